@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Shared includes and conventions for every vigil BPF object. */
+#ifndef VIGIL_LIB_VIGIL_H
+#define VIGIL_LIB_VIGIL_H
+
+#include "vmlinux.h"
+#include "bpf_helpers.h"
+#include "bpf_core_read.h"
+#include "bpf_tracing.h"
+
+/*
+ * Every ring-buffer record starts with one type byte so userspace can
+ * dispatch on it without knowing which program produced the record. Values
+ * are unique across sensors; userspace mirrors them (bpf2go -type).
+ */
+enum record_type {
+	RECORD_EXEC = 1,
+	RECORD_FORK = 2,
+	RECORD_EXIT = 3,
+};
+
+#define TASK_COMM_LEN 16
+
+/*
+ * The common prefix of process-scoped records: who did it, when, and in
+ * which cgroup. pid is the thread-group id (what userspace calls a pid),
+ * tid the thread id.
+ */
+struct record_header {
+	__u8 type;
+	__u8 flags;
+	__u16 _pad0;
+	__u32 pid;
+	__u32 tid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 gid;
+	__u64 ktime_ns;  /* CLOCK_MONOTONIC, bpf_ktime_get_ns() */
+	__u64 cgroup_id; /* cgroup v2 id: the inode of the cgroup directory */
+	char comm[TASK_COMM_LEN];
+};
+
+/*
+ * Per-CPU counters of records the kernel could not deliver (ring buffer
+ * full). Userspace sums them into vigil_events_lost_total{source=...}.
+ */
+#define LOST_COUNTERS_MAP(name)                      \
+	struct {                                     \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); \
+		__uint(max_entries, 1);              \
+		__type(key, __u32);                  \
+		__type(value, __u64);                \
+	} name SEC(".maps")
+
+static __always_inline void count_lost(void *map)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(map, &zero);
+
+	if (n)
+		*n += 1; /* per-CPU slot: no atomics needed */
+}
+
+static __always_inline void fill_header(struct record_header *h, __u8 type,
+					struct task_struct *task)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+
+	h->type = type;
+	h->flags = 0;
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	h->uid = (__u32)uid_gid;
+	h->gid = uid_gid >> 32;
+	h->ktime_ns = bpf_ktime_get_ns();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+#endif /* VIGIL_LIB_VIGIL_H */

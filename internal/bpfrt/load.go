@@ -1,0 +1,158 @@
+// Package bpfrt is the runtime every sensor shares: loading a collection
+// with load-time constants and pruned programs, a declarative attach table,
+// and the ring buffer reader that feeds a bounded queue with counters.
+package bpfrt
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// LoadOptions configure a collection at load time. The spec itself is the
+// same on every machine; everything machine- or config-dependent goes here.
+type LoadOptions struct {
+	// Constants sets `volatile const` variables by name.
+	Constants map[string]any
+	// MapSizes overrides max_entries of maps by name (ring buffer sizes).
+	MapSizes map[string]uint32
+	// Programs, when non-empty, lists the programs to keep; the others are
+	// removed from the spec before load so the kernel never verifies them.
+	Programs []string
+}
+
+// Load applies opts to spec (a copy is modified, never the caller's) and
+// loads it into the kernel.
+func Load(spec *ebpf.CollectionSpec, opts LoadOptions) (*ebpf.Collection, error) {
+	spec = spec.Copy()
+	for name, v := range opts.Constants {
+		vs, ok := spec.Variables[name]
+		if !ok {
+			return nil, fmt.Errorf("set constant %q: no such variable in BPF object", name)
+		}
+		if err := vs.Set(v); err != nil {
+			return nil, fmt.Errorf("set constant %q: %w", name, err)
+		}
+	}
+	for name, size := range opts.MapSizes {
+		ms, ok := spec.Maps[name]
+		if !ok {
+			return nil, fmt.Errorf("resize map %q: no such map in BPF object", name)
+		}
+		ms.MaxEntries = size
+	}
+	if len(opts.Programs) > 0 {
+		keep := make(map[string]bool, len(opts.Programs))
+		for _, p := range opts.Programs {
+			if _, ok := spec.Programs[p]; !ok {
+				return nil, fmt.Errorf("keep program %q: no such program in BPF object", p)
+			}
+			keep[p] = true
+		}
+		for name := range spec.Programs {
+			if !keep[name] {
+				delete(spec.Programs, name)
+			}
+		}
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			// The tail of the log names the failing instruction; the whole
+			// log can be megabytes.
+			return nil, fmt.Errorf("load BPF collection: %w (verifier: %+.20v)", err, ve)
+		}
+		return nil, fmt.Errorf("load BPF collection: %w", err)
+	}
+	return coll, nil
+}
+
+// HookKind says how a program is attached.
+type HookKind int
+
+const (
+	// Tracepoint attaches to tracefs event Group/Name.
+	Tracepoint HookKind = iota + 1
+	// RawTracepoint attaches to raw tracepoint Name.
+	RawTracepoint
+)
+
+// Hook is one row of a sensor's attach table.
+type Hook struct {
+	Program string
+	Kind    HookKind
+	Group   string // tracepoint group, e.g. "sched"
+	Name    string // tracepoint name, e.g. "sched_process_exit"
+}
+
+func (h Hook) String() string {
+	switch h.Kind {
+	case Tracepoint:
+		return fmt.Sprintf("%s -> tracepoint/%s/%s", h.Program, h.Group, h.Name)
+	case RawTracepoint:
+		return fmt.Sprintf("%s -> raw_tracepoint/%s", h.Program, h.Name)
+	}
+	return fmt.Sprintf("%s -> unknown hook kind %d", h.Program, h.Kind)
+}
+
+// Links holds attached links; Close detaches them all.
+type Links []link.Link
+
+// Close detaches every link and returns the first error.
+func (ls Links) Close() error {
+	var first error
+	for _, l := range ls {
+		if err := l.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Attach attaches every hook of the table to its program in coll. On error
+// the links made so far are closed, so a failed attach leaves nothing behind.
+func Attach(coll *ebpf.Collection, table []Hook) (Links, error) {
+	links := make(Links, 0, len(table))
+	for _, h := range table {
+		prog, ok := coll.Programs[h.Program]
+		if !ok {
+			links.Close()
+			return nil, fmt.Errorf("attach %s: program not loaded", h)
+		}
+		var (
+			l   link.Link
+			err error
+		)
+		switch h.Kind {
+		case Tracepoint:
+			l, err = link.Tracepoint(h.Group, h.Name, prog, nil)
+		case RawTracepoint:
+			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: h.Name, Program: prog})
+		default:
+			err = errors.New("unknown hook kind")
+		}
+		if err != nil {
+			links.Close()
+			return nil, fmt.Errorf("attach %s: %w", h, err)
+		}
+		links = append(links, l)
+	}
+	return links, nil
+}
+
+// SumPerCPU returns the sum of a per-CPU uint64 array map's values at key 0:
+// how the BPF side counts events it could not deliver.
+func SumPerCPU(m *ebpf.Map) (uint64, error) {
+	var vals []uint64
+	if err := m.Lookup(uint32(0), &vals); err != nil {
+		return 0, fmt.Errorf("read per-CPU counter %s: %w", m, err)
+	}
+	var sum uint64
+	for _, v := range vals {
+		sum += v
+	}
+	return sum, nil
+}

@@ -1,0 +1,142 @@
+package bpfrt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+)
+
+// Record is one raw ring buffer record in a reusable buffer. Consumers must
+// call Queue.Release when done with it and must not keep Bytes after that.
+type Record struct {
+	buf []byte
+}
+
+// Bytes returns the record's payload.
+func (r *Record) Bytes() []byte { return r.buf }
+
+// Stats counts what happened to records from one source.
+type Stats struct {
+	Received atomic.Uint64 // read from the ring buffer
+	Dropped  atomic.Uint64 // read, then dropped because the queue was full
+}
+
+// Queue is a ring buffer drained into a bounded queue of reusable records.
+// When consumers fall behind, records are dropped (and counted) in
+// userspace rather than letting the kernel ring fill up and lose newer
+// records silently to every consumer.
+type Queue struct {
+	source string
+	rd     *ringbuf.Reader
+	lost   *ebpf.Map
+	ch     chan *Record
+	free   chan *Record
+	stats  Stats
+}
+
+// NewQueue reads ring buffer rb into a queue of capacity records. lost, if
+// not nil, is the BPF per-CPU counter of records the kernel could not write.
+func NewQueue(source string, rb, lost *ebpf.Map, capacity int) (*Queue, error) {
+	if capacity <= 0 {
+		return nil, fmt.Errorf("queue %s: capacity must be positive, got %d", source, capacity)
+	}
+	rd, err := ringbuf.NewReader(rb)
+	if err != nil {
+		return nil, fmt.Errorf("queue %s: open ring buffer reader: %w", source, err)
+	}
+	q := &Queue{
+		source: source,
+		rd:     rd,
+		lost:   lost,
+		ch:     make(chan *Record, capacity),
+		free:   make(chan *Record, capacity),
+	}
+	for range capacity {
+		q.free <- &Record{}
+	}
+	return q, nil
+}
+
+// Source names the queue's sensor, the `source` label of lost counters.
+func (q *Queue) Source() string { return q.source }
+
+// Records is the channel consumers read; it is closed when Run returns.
+func (q *Queue) Records() <-chan *Record { return q.ch }
+
+// Release returns r to the queue for reuse.
+func (q *Queue) Release(r *Record) {
+	select {
+	case q.free <- r:
+	default: // cannot happen: as many records as slots
+	}
+}
+
+// Stats returns the queue's counters.
+func (q *Queue) Stats() *Stats { return &q.stats }
+
+// Lost returns how many records the kernel could not write because the
+// ring buffer was full.
+func (q *Queue) Lost() (uint64, error) {
+	if q.lost == nil {
+		return 0, nil
+	}
+	return SumPerCPU(q.lost)
+}
+
+// Run drains the ring buffer until ctx is done or Close is called, then
+// closes Records. It never blocks on consumers.
+func (q *Queue) Run(ctx context.Context) error {
+	defer close(q.ch)
+	stop := context.AfterFunc(ctx, func() { q.rd.Close() })
+	defer stop()
+
+	var scratch ringbuf.Record
+	for {
+		var rec *Record
+		select {
+		case rec = <-q.free:
+		default:
+		}
+		var err error
+		if rec != nil {
+			raw := ringbuf.Record{RawSample: rec.buf[:0]}
+			err = q.rd.ReadInto(&raw)
+			rec.buf = raw.RawSample
+		} else {
+			err = q.rd.ReadInto(&scratch)
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, ringbuf.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded):
+			// Closed, or drained after Drain: every record written
+			// before has been delivered.
+			return nil
+		default:
+			return fmt.Errorf("queue %s: read ring buffer: %w", q.source, err)
+		}
+		q.stats.Received.Add(1)
+		if rec == nil {
+			q.stats.Dropped.Add(1)
+			continue
+		}
+		q.ch <- rec // cannot block: at most capacity records are out
+	}
+}
+
+// Drain makes Run return once the ring buffer is empty: everything the
+// kernel wrote before the call is delivered first. Call it at shutdown after
+// the programs are detached, so no record is left unread.
+func (q *Queue) Drain() {
+	q.rd.SetDeadline(time.Now())
+}
+
+// Close stops Run and frees the reader.
+func (q *Queue) Close() error {
+	return q.rd.Close()
+}

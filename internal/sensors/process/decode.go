@@ -1,0 +1,153 @@
+package process
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"github.com/vigil-dev/vigil/internal/bpfrt"
+	"github.com/vigil-dev/vigil/internal/event"
+)
+
+// Record is a decoded kernel record: the event as far as the kernel knows
+// it, before enrichment from the process table.
+type Record struct {
+	Event event.Event
+	// StartNs is the process's start time (CLOCK_MONOTONIC): with the pid it
+	// identifies a process across pid reuse.
+	StartNs uint64
+
+	exec event.Exec
+	exit event.Exit
+	fork event.Fork
+}
+
+// Sizes of the C records, from the bpf2go-generated types so that a change
+// to the C side that is not regenerated fails loudly here.
+var (
+	headerSize = int(unsafe.Sizeof(processRecordHeader{}))
+	execSize   = int(unsafe.Sizeof(processExecRecord{}))
+	forkSize   = int(unsafe.Sizeof(processForkRecord{}))
+	exitSize   = int(unsafe.Sizeof(processExitRecord{}))
+)
+
+// ErrMalformed wraps every decode failure: the record is counted and skipped.
+var ErrMalformed = errors.New("malformed process record")
+
+var le = binary.LittleEndian
+
+// Decode parses one ring buffer record into out, replacing its contents.
+// It never panics on arbitrary input.
+func Decode(raw []byte, clock bpfrt.Clock, out *Record) error {
+	if len(raw) < headerSize {
+		return fmt.Errorf("%w: %d bytes, shorter than header", ErrMalformed, len(raw))
+	}
+	*out = Record{}
+	ev := &out.Event
+	p := &ev.Process
+	typ := processRecordType(raw[0])
+	p.PID = le.Uint32(raw[4:])
+	p.TID = le.Uint32(raw[8:])
+	p.PPID = le.Uint32(raw[12:])
+	p.UID = le.Uint32(raw[16:])
+	p.GID = le.Uint32(raw[20:])
+	ev.Time = clock.Time(le.Uint64(raw[24:]))
+	p.CgroupID = le.Uint64(raw[32:])
+	p.Comm = cString(raw[40:56])
+	flags := processExecFlags(raw[1])
+
+	switch typ {
+	case processRecordTypeRECORD_EXEC:
+		if len(raw) < execSize {
+			return fmt.Errorf("%w: exec record of %d bytes", ErrMalformed, len(raw))
+		}
+		out.StartNs = le.Uint64(raw[56:])
+		argsLen := int(le.Uint16(raw[64:]))
+		filenameLen := int(le.Uint16(raw[66:]))
+		exeLen := int(le.Uint16(raw[68:]))
+		cwdLen := int(le.Uint16(raw[70:]))
+		data := raw[execSize:]
+		if argsLen+filenameLen+exeLen+cwdLen > len(data) {
+			return fmt.Errorf("%w: exec string lengths %d+%d+%d+%d exceed %d bytes of data",
+				ErrMalformed, argsLen, filenameLen, exeLen, cwdLen, len(data))
+		}
+		args, data := data[:argsLen], data[argsLen:]
+		filename, data := data[:filenameLen], data[filenameLen:]
+		exe, data := data[:exeLen], data[exeLen:]
+		cwd := data[:cwdLen]
+
+		p.Args = splitArgs(args)
+		p.Exe = string(exe)
+		p.Cwd = string(cwd)
+		out.exec = event.Exec{
+			Filename:      string(filename),
+			ArgsTruncated: flags&(processExecFlagsEXEC_ARGS_TRUNCATED|processExecFlagsEXEC_ARGS_UNREADABLE) != 0,
+		}
+		if p.Exe == "" {
+			p.Exe = out.exec.Filename
+		}
+		ev.Kind = event.KindExec
+		ev.Exec = &out.exec
+	case processRecordTypeRECORD_FORK:
+		if len(raw) < forkSize {
+			return fmt.Errorf("%w: fork record of %d bytes", ErrMalformed, len(raw))
+		}
+		out.fork.ChildPID = le.Uint32(raw[56:])
+		out.StartNs = le.Uint64(raw[64:]) // the child's
+		ev.Kind = event.KindFork
+		ev.Fork = &out.fork
+	case processRecordTypeRECORD_EXIT:
+		if len(raw) < exitSize {
+			return fmt.Errorf("%w: exit record of %d bytes", ErrMalformed, len(raw))
+		}
+		status := le.Uint32(raw[56:])
+		out.StartNs = le.Uint64(raw[64:])
+		out.exit = decodeStatus(status)
+		if kt := le.Uint64(raw[24:]); kt > out.StartNs && out.StartNs != 0 {
+			out.exit.DurationNs = kt - out.StartNs
+		}
+		ev.Kind = event.KindExit
+		ev.Exit = &out.exit
+	default:
+		return fmt.Errorf("%w: unknown record type %d", ErrMalformed, typ)
+	}
+	return nil
+}
+
+// decodeStatus splits a wait(2) status word as the kernel stores it in
+// task->exit_code.
+func decodeStatus(status uint32) event.Exit {
+	sig := int(status & 0x7f)
+	return event.Exit{
+		ExitCode:   int(status>>8) & 0xff,
+		Signal:     sig,
+		CoreDumped: sig != 0 && status&0x80 != 0,
+	}
+}
+
+// splitArgs splits NUL-separated argv as in /proc/pid/cmdline. It always
+// returns a non-nil slice so JSON shows [] rather than null.
+func splitArgs(b []byte) []string {
+	b = bytes.TrimSuffix(b, []byte{0})
+	if len(b) == 0 {
+		return []string{}
+	}
+	args := make([]string, 0, bytes.Count(b, []byte{0})+1)
+	for {
+		i := bytes.IndexByte(b, 0)
+		if i < 0 {
+			return append(args, string(b))
+		}
+		args = append(args, string(b[:i]))
+		b = b[i+1:]
+	}
+}
+
+func cString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}

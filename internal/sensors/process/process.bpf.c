@@ -1,0 +1,256 @@
+//go:build ignore
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Process lifecycle sensor: exec, fork (new processes, not threads) and
+ * exit (the whole thread group), from tracepoints and raw tracepoints only,
+ * so it runs on kernels without kprobes, fentry or BPF-LSM.
+ */
+#include "vigil.h"
+#include "path.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Records of the vigil process, set at load time, are dropped in the
+ * kernel; 0 disables the filter (tests watch their own children). */
+volatile const __u32 filter_tgid = 0;
+
+#define ARGS_LEN 4096     /* argv bytes kept; longer argv is flagged truncated */
+#define FILENAME_LEN 512  /* execve's path argument as given */
+
+enum exec_flags {
+	EXEC_ARGS_TRUNCATED = 1 << 0,
+	EXEC_EXE_TRUNCATED = 1 << 1,
+	EXEC_CWD_TRUNCATED = 1 << 2,
+	EXEC_FILENAME_TRUNCATED = 1 << 3,
+	EXEC_ARGS_UNREADABLE = 1 << 4,
+};
+
+/*
+ * An exec record is this header followed by four byte strings, in order:
+ * argv (NUL-separated, as in /proc/pid/cmdline), filename, exe, cwd. Their
+ * lengths are here; none is NUL-terminated.
+ */
+struct exec_record {
+	struct record_header hdr;
+	__u64 start_ns; /* task start, CLOCK_MONOTONIC */
+	__u16 args_len;
+	__u16 filename_len;
+	__u16 exe_len;
+	__u16 cwd_len;
+	__u32 argc;
+	__u32 _pad0;
+};
+
+struct fork_record {
+	struct record_header hdr; /* the parent */
+	__u32 child_pid;
+	__u32 _pad0;
+	__u64 child_start_ns;
+};
+
+struct exit_record {
+	struct record_header hdr;
+	__u32 exit_code; /* wait(2) status: (code << 8) | signal | core 0x80 */
+	__u32 _pad0;
+	__u64 start_ns;
+};
+
+#define EXEC_DATA_LEN (ARGS_LEN + FILENAME_LEN + 2 * PATH_BUF_LEN)
+/* The cwd, the last string, starts at most here (argv, filename, exe). */
+#define PATH_AT_MAX (ARGS_LEN + FILENAME_LEN + PATH_BUF_LEN)
+
+struct exec_scratch {
+	struct exec_record rec;
+	char data[EXEC_DATA_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exec_scratch);
+} exec_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_scratch);
+} path_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized by userspace before load */
+} events SEC(".maps");
+
+LOST_COUNTERS_MAP(lost);
+
+/* Force bpf2go to emit Go types for the records. */
+const struct exec_record *_unused_exec __attribute__((unused));
+const struct fork_record *_unused_fork __attribute__((unused));
+const struct exit_record *_unused_exit __attribute__((unused));
+const enum record_type *_unused_rt __attribute__((unused));
+const enum exec_flags *_unused_ef __attribute__((unused));
+
+/* append_path resolves p and copies it to data[at...]; returns its length. */
+static __always_inline __u32 append_path(const struct path *p, char *data, __u32 at,
+					 struct path_scratch *ps, bool *truncated)
+{
+	__u32 start = resolve_path(p, ps, truncated);
+	__u32 len;
+
+	/* Paths go after argv and filename, so they start below PATH_AT_MAX;
+	 * the checks restate bounds the verifier cannot derive on its own. */
+	if (start >= PATH_BUF_LEN || at > PATH_AT_MAX)
+		return 0;
+	len = (PATH_BUF_LEN - start) & (PATH_BUF_LEN - 1);
+	bpf_probe_read_kernel(&data[at], len, &ps->buf[start & (PATH_BUF_LEN - 1)]);
+	return len;
+}
+
+/*
+ * At sched_process_exec the new image is in place: mm->arg_start..arg_end
+ * holds argv exactly as the kernel copied it into the new stack (so the
+ * pages are present), and mm->exe_file is the binary actually running
+ * (after #! and symlinks), which is what a security rule wants to match.
+ */
+SEC("raw_tracepoint/sched_process_exec")
+int handle_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx->args[0];
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
+	__u32 zero = 0;
+	struct exec_scratch *s;
+	struct path_scratch *ps;
+	struct exec_record *r;
+	struct mm_struct *mm;
+	struct path p;
+	bool trunc;
+	__u32 off = 0, len;
+	__u64 size;
+	long n;
+
+	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) == filter_tgid)
+		return 0;
+
+	s = bpf_map_lookup_elem(&exec_scratch, &zero);
+	ps = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!s || !ps)
+		return 0;
+	r = &s->rec;
+	fill_header(&r->hdr, RECORD_EXEC, task);
+	r->start_ns = BPF_CORE_READ(task, start_time);
+	r->argc = BPF_CORE_READ(bprm, argc);
+
+	mm = BPF_CORE_READ(task, mm);
+	unsigned long arg_start = BPF_CORE_READ(mm, arg_start);
+	unsigned long arg_end = BPF_CORE_READ(mm, arg_end);
+
+	len = 0;
+	if (arg_end > arg_start) {
+		__u64 want = arg_end - arg_start;
+
+		if (want > ARGS_LEN - 1) {
+			want = ARGS_LEN - 1;
+			r->hdr.flags |= EXEC_ARGS_TRUNCATED;
+		}
+		len = want & (ARGS_LEN - 1);
+		if (bpf_probe_read_user(s->data, len, (void *)arg_start) < 0) {
+			r->hdr.flags |= EXEC_ARGS_UNREADABLE;
+			len = 0;
+		}
+	}
+	r->args_len = len;
+	off = len;
+
+	n = bpf_probe_read_kernel_str(&s->data[off & (ARGS_LEN - 1)], FILENAME_LEN,
+				      BPF_CORE_READ(bprm, filename));
+	len = 0;
+	if (n > 0) {
+		len = (n - 1) & (FILENAME_LEN - 1); /* drop the NUL */
+		if (n == FILENAME_LEN)
+			r->hdr.flags |= EXEC_FILENAME_TRUNCATED;
+	}
+	r->filename_len = len;
+	off += len;
+
+	p = BPF_CORE_READ(mm, exe_file, f_path);
+	len = append_path(&p, s->data, off, ps, &trunc);
+	if (trunc)
+		r->hdr.flags |= EXEC_EXE_TRUNCATED;
+	r->exe_len = len;
+	off += len;
+
+	p = BPF_CORE_READ(task, fs, pwd);
+	len = append_path(&p, s->data, off, ps, &trunc);
+	if (trunc)
+		r->hdr.flags |= EXEC_CWD_TRUNCATED;
+	r->cwd_len = len;
+	off += len;
+
+	if (off > EXEC_DATA_LEN)
+		return 0;
+	size = sizeof(struct exec_record) + off;
+	if (bpf_ringbuf_output(&events, s, size, 0) < 0)
+		count_lost(&lost);
+	return 0;
+}
+
+/* sched_process_fork fires for threads too; only a new thread group (a
+ * process) is an event. */
+SEC("raw_tracepoint/sched_process_fork")
+int handle_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *parent = (struct task_struct *)ctx->args[0];
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	struct fork_record *r;
+	__u32 child_pid = BPF_CORE_READ(child, pid);
+
+	if (BPF_CORE_READ(child, tgid) != child_pid)
+		return 0;
+	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) == filter_tgid)
+		return 0;
+
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count_lost(&lost);
+		return 0;
+	}
+	fill_header(&r->hdr, RECORD_FORK, parent);
+	r->child_pid = child_pid;
+	r->_pad0 = 0;
+	r->child_start_ns = BPF_CORE_READ(child, start_time);
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+/*
+ * sched_process_exit fires once per exiting thread. do_exit() decrements
+ * signal->live before the tracepoint, so the thread that sees it at zero is
+ * the last one: that is the process's exit. Reading it ourselves instead of
+ * the tracepoint's group_dead field keeps this working on kernels older
+ * than 6.16, where that field does not exist.
+ */
+SEC("tracepoint/sched/sched_process_exit")
+int handle_exit(void *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct exit_record *r;
+
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) == filter_tgid)
+		return 0;
+
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count_lost(&lost);
+		return 0;
+	}
+	fill_header(&r->hdr, RECORD_EXIT, task);
+	r->exit_code = BPF_CORE_READ(task, exit_code);
+	r->_pad0 = 0;
+	r->start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}

@@ -6,6 +6,8 @@ package bpfrt
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -57,7 +59,7 @@ func Load(spec *ebpf.CollectionSpec, opts LoadOptions) (*ebpf.Collection, error)
 			}
 		}
 	}
-	coll, err := ebpf.NewCollection(spec)
+	coll, err := loadWithoutVariables(spec)
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -66,6 +68,53 @@ func Load(spec *ebpf.CollectionSpec, opts LoadOptions) (*ebpf.Collection, error)
 			return nil, fmt.Errorf("load BPF collection: %w (verifier: %+.20v)", err, ve)
 		}
 		return nil, fmt.Errorf("load BPF collection: %w", err)
+	}
+	return coll, nil
+}
+
+// loadWithoutVariables loads every program and map of spec, like
+// ebpf.NewCollection, but without creating ebpf.Variables: those mmap the
+// data sections, and the mapping lives until the garbage collector finds
+// it, keeping .rodata and .bss in the kernel after Close. Constants are
+// applied from the spec either way.
+func loadWithoutVariables(spec *ebpf.CollectionSpec) (*ebpf.Collection, error) {
+	var (
+		fields []reflect.StructField
+		names  []string
+	)
+	add := func(name string, typ reflect.Type) {
+		fields = append(fields, reflect.StructField{
+			Name: fmt.Sprintf("F%d", len(fields)),
+			Type: typ,
+			Tag:  reflect.StructTag(fmt.Sprintf(`ebpf:%q`, name)),
+		})
+		names = append(names, name)
+	}
+	for name := range spec.Programs {
+		add(name, reflect.TypeFor[*ebpf.Program]())
+	}
+	nprogs := len(fields)
+	for name := range spec.Maps {
+		if strings.HasPrefix(name, ".") {
+			continue // data sections: loaded as dependencies of the programs
+		}
+		add(name, reflect.TypeFor[*ebpf.Map]())
+	}
+	objs := reflect.New(reflect.StructOf(fields))
+	if err := spec.LoadAndAssign(objs.Interface(), nil); err != nil {
+		return nil, err
+	}
+	coll := &ebpf.Collection{
+		Programs: make(map[string]*ebpf.Program, nprogs),
+		Maps:     make(map[string]*ebpf.Map, len(fields)-nprogs),
+	}
+	for i, name := range names {
+		v := objs.Elem().Field(i).Interface()
+		if i < nprogs {
+			coll.Programs[name] = v.(*ebpf.Program)
+		} else {
+			coll.Maps[name] = v.(*ebpf.Map)
+		}
 	}
 	return coll, nil
 }

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-dev/vigil/internal/agent"
+	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/sensors/process"
+)
+
+func newRunCmd() *cobra.Command {
+	var configPath, listen string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the agent: sensors, pipeline and the /metrics endpoint",
+		Long: `Run the agent. With no configuration it observes every process on the node
+except itself and serves /metrics, /healthz and /readyz on 127.0.0.1:9464.
+
+Configuration comes from --config FILE (YAML), then VIGIL_* environment
+variables, then flags; docs/configuration.md lists every key.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(configPath, os.LookupEnv)
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("listen") {
+				cfg.Listen = listen
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			return runAgent(cmd.Context(), cfg)
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "YAML configuration file")
+	cmd.Flags().StringVar(&listen, "listen", config.Default().Listen, "address for /metrics, /healthz and /readyz")
+	return cmd
+}
+
+func runAgent(ctx context.Context, cfg config.Config) error {
+	log := slog.Default()
+	a, err := agent.New(agent.Options{
+		Logger:      log,
+		ExcludeSelf: true,
+		Process: process.Options{
+			RingBytes: cfg.Process.RingBufferBytes,
+			QueueLen:  cfg.Process.QueueLength,
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		a.Collector(),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.Ready() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	log.Info("vigil running", "listen", ln.Addr().String())
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	runErr := make(chan error, 1)
+	go func() { runErr <- a.Run(runCtx) }()
+
+	select {
+	case err = <-runErr:
+	case err = <-srvErr:
+		err = fmt.Errorf("http server: %w", err)
+		stop()
+		<-runErr // the agent detaches before its kernel objects are closed
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if serr := srv.Shutdown(shutdownCtx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		log.Warn("http server shutdown", "error", serr)
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("vigil stopped")
+	return nil
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-dev/vigil/internal/agent"
+	"github.com/vigil-dev/vigil/internal/event"
+	"github.com/vigil-dev/vigil/internal/export"
+)
+
+type traceFlags struct {
+	json      bool
+	kinds     []string
+	pid       uint32
+	comm      string
+	container string
+}
+
+func newTraceCmd() *cobra.Command {
+	var f traceFlags
+	cmd := &cobra.Command{
+		Use:   "trace",
+		Short: "Stream live events",
+		Long: `Stream live events, one per line: human-readable by default, or with --json
+exactly one JSON object per line (the event contract in docs/events.md).
+
+Kinds: ` + strings.Join(kindNames(), ", ") + `.`,
+		Example: `  vigil trace --kind exec,exit
+  vigil trace --json --comm nginx
+  vigil trace --json --container 3f4e5d6c7b8a`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			filter, err := f.filter()
+			if err != nil {
+				return err
+			}
+			w := export.NewWriter(cmd.OutOrStdout(), f.json)
+			a, err := agent.New(agent.Options{
+				ExcludeSelf: true,
+				Sinks: []agent.Sink{agent.SinkFunc(func(ev *event.Event) {
+					if filter(ev) {
+						w.Handle(ev)
+					}
+				})},
+			})
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			fmt.Fprintln(os.Stderr, "vigil: tracing; Ctrl-C to stop")
+			if err := a.Run(cmd.Context()); err != nil {
+				return err
+			}
+			return w.Err()
+		},
+	}
+	cmd.Flags().BoolVar(&f.json, "json", false, "one JSON object per line")
+	cmd.Flags().StringSliceVar(&f.kinds, "kind", nil, "only these event kinds (comma-separated)")
+	cmd.Flags().Uint32Var(&f.pid, "pid", 0, "only events of this process id")
+	cmd.Flags().StringVar(&f.comm, "comm", "", "only events of processes with this command name")
+	cmd.Flags().StringVar(&f.container, "container", "", "only events of this container (id or unique prefix)")
+	return cmd
+}
+
+func kindNames() []string {
+	names := make([]string, len(event.AllKinds))
+	for i, k := range event.AllKinds {
+		names[i] = string(k)
+	}
+	return names
+}
+
+// filter compiles the flags into a predicate; unknown kinds are an error.
+func (f traceFlags) filter() (func(*event.Event) bool, error) {
+	kinds := map[event.Kind]bool{}
+	for _, k := range f.kinds {
+		k = strings.TrimSpace(k)
+		if !slices.Contains(event.AllKinds, event.Kind(k)) {
+			return nil, fmt.Errorf("--kind %q: unknown kind (known: %s)", k, strings.Join(kindNames(), ", "))
+		}
+		kinds[event.Kind(k)] = true
+	}
+	container := strings.ToLower(f.container)
+	return func(ev *event.Event) bool {
+		if len(kinds) > 0 && !kinds[ev.Kind] {
+			return false
+		}
+		p := &ev.Process
+		if f.pid != 0 && p.PID != f.pid {
+			return false
+		}
+		if f.comm != "" && p.Comm != f.comm {
+			return false
+		}
+		if container != "" && (p.ContainerID == "" || !strings.HasPrefix(p.ContainerID, container)) {
+			return false
+		}
+		return true
+	}, nil
+}

@@ -1,0 +1,89 @@
+package agent
+
+import (
+	"log/slog"
+	"runtime"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-dev/vigil/internal/bpfrt"
+	"github.com/vigil-dev/vigil/internal/event"
+	"github.com/vigil-dev/vigil/internal/version"
+)
+
+// selfMetrics are the agent's own `vigil_` metrics. Counters live in atomics
+// on the hot path and are turned into Prometheus samples only at scrape.
+type selfMetrics struct {
+	events        map[event.Kind]*atomic.Uint64
+	decodeErrors  atomic.Uint64
+	queues        []*bpfrt.Queue
+	log           *slog.Logger
+	eventsDesc    *prometheus.Desc
+	lostDesc      *prometheus.Desc
+	droppedDesc   *prometheus.Desc
+	receivedDesc  *prometheus.Desc
+	buildInfoDesc *prometheus.Desc
+	procDesc      *prometheus.Desc
+	procLen       func() int
+}
+
+func newSelfMetrics(log *slog.Logger) *selfMetrics {
+	m := &selfMetrics{
+		events: make(map[event.Kind]*atomic.Uint64, len(event.AllKinds)),
+		log:    log,
+		eventsDesc: prometheus.NewDesc("vigil_events_total",
+			"Events emitted by vigil, by kind.", []string{"kind"}, nil),
+		lostDesc: prometheus.NewDesc("vigil_events_lost_total",
+			"Records the kernel could not deliver because the ring buffer was full, by source.", []string{"source"}, nil),
+		droppedDesc: prometheus.NewDesc("vigil_events_dropped_total",
+			"Records dropped in userspace, by stage (queue: consumers too slow; decode: malformed record).", []string{"stage"}, nil),
+		receivedDesc: prometheus.NewDesc("vigil_ring_records_total",
+			"Records read from kernel ring buffers, by source.", []string{"source"}, nil),
+		buildInfoDesc: prometheus.NewDesc("vigil_build_info",
+			"Build information; the value is always 1.", []string{"version", "commit", "goversion"}, nil),
+		procDesc: prometheus.NewDesc("vigil_process_table_entries",
+			"Processes in vigil's process table, including recently exited ones kept for lineage.", nil, nil),
+	}
+	for _, k := range event.AllKinds {
+		m.events[k] = new(atomic.Uint64)
+	}
+	return m
+}
+
+func (m *selfMetrics) countEvent(k event.Kind) {
+	if c, ok := m.events[k]; ok {
+		c.Add(1)
+	}
+}
+
+func (m *selfMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- m.eventsDesc
+	ch <- m.lostDesc
+	ch <- m.droppedDesc
+	ch <- m.receivedDesc
+	ch <- m.buildInfoDesc
+	ch <- m.procDesc
+}
+
+func (m *selfMetrics) Collect(ch chan<- prometheus.Metric) {
+	for _, k := range event.AllKinds {
+		ch <- prometheus.MustNewConstMetric(m.eventsDesc, prometheus.CounterValue, float64(m.events[k].Load()), string(k))
+	}
+	var queueDropped uint64
+	for _, q := range m.queues {
+		lost, err := q.Lost()
+		if err != nil {
+			m.log.Warn("reading kernel lost counter failed", "source", q.Source(), "error", err)
+		}
+		ch <- prometheus.MustNewConstMetric(m.lostDesc, prometheus.CounterValue, float64(lost), q.Source())
+		ch <- prometheus.MustNewConstMetric(m.receivedDesc, prometheus.CounterValue, float64(q.Stats().Received.Load()), q.Source())
+		queueDropped += q.Stats().Dropped.Load()
+	}
+	ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(queueDropped), "queue")
+	ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(m.decodeErrors.Load()), "decode")
+	ch <- prometheus.MustNewConstMetric(m.buildInfoDesc, prometheus.GaugeValue, 1, version.Version, version.Commit(), runtime.Version())
+	if m.procLen != nil {
+		ch <- prometheus.MustNewConstMetric(m.procDesc, prometheus.GaugeValue, float64(m.procLen()))
+	}
+}

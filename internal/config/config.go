@@ -1,0 +1,123 @@
+// Package config is vigil's one typed configuration: defaults, then a YAML
+// file, then VIGIL_* environment variables, then command-line flags (applied
+// by the caller). Unknown keys and invalid values are errors naming the key.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is everything `vigil run` can be told. docs/configuration.md lists
+// every key; keep it in step.
+type Config struct {
+	// Listen is the address of the HTTP server for /metrics, /healthz and
+	// /readyz.
+	Listen  string  `yaml:"listen"`
+	Process Process `yaml:"process"`
+}
+
+// Process configures the process sensor.
+type Process struct {
+	// RingBufferBytes is the kernel ring buffer size.
+	RingBufferBytes uint32 `yaml:"ring_buffer_bytes"`
+	// QueueLength is how many records wait in userspace for the pipeline.
+	QueueLength int `yaml:"queue_length"`
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Listen: "127.0.0.1:9464",
+		Process: Process{
+			RingBufferBytes: 8 << 20,
+			QueueLength:     4096,
+		},
+	}
+}
+
+// envVar is one VIGIL_* variable and the key it overrides.
+type envVar struct {
+	name, key string
+	set       func(c *Config, v string) error
+}
+
+var envVars = []envVar{
+	{"VIGIL_LISTEN", "listen", func(c *Config, v string) error { c.Listen = v; return nil }},
+	{"VIGIL_PROCESS_RING_BUFFER_BYTES", "process.ring_buffer_bytes", func(c *Config, v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		c.Process.RingBufferBytes = uint32(n)
+		return err
+	}},
+	{"VIGIL_PROCESS_QUEUE_LENGTH", "process.queue_length", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		c.Process.QueueLength = n
+		return err
+	}},
+}
+
+// Load builds the configuration from defaults, the YAML file at path (if
+// path is not empty) and the environment (lookup is os.LookupEnv in
+// production). The result is not yet validated: apply flags, then Validate.
+func Load(path string, lookup func(string) (string, bool)) (Config, error) {
+	c := Default()
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		defer f.Close()
+		if err := decodeYAML(f, &c); err != nil {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	for _, e := range envVars {
+		v, ok := lookup(e.name)
+		if !ok {
+			continue
+		}
+		if err := e.set(&c, v); err != nil {
+			return c, fmt.Errorf("config: %s (key %s) = %q: %w", e.name, e.key, v, err)
+		}
+	}
+	return c, nil
+}
+
+// decodeYAML decodes strictly: unknown keys are errors that yaml.v3 reports
+// with the line number and key name.
+func decodeYAML(r io.Reader, c *Config) error {
+	b, err := io.ReadAll(io.LimitReader(r, 4<<20))
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// Validate checks every value and names the key of the first bad one.
+func (c Config) Validate() error {
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("config: listen %q: want host:port: %w", c.Listen, err)
+	} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return fmt.Errorf("config: listen %q: invalid port %q", c.Listen, port)
+	}
+	rb := c.Process.RingBufferBytes
+	if rb < 4096 || rb > 1<<30 || rb&(rb-1) != 0 {
+		return fmt.Errorf("config: process.ring_buffer_bytes %d: want a power of two from 4096 to 1073741824", rb)
+	}
+	if q := c.Process.QueueLength; q < 1 || q > 1<<20 {
+		return fmt.Errorf("config: process.queue_length %d: want 1 to 1048576", q)
+	}
+	return nil
+}

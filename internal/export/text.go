@@ -1,0 +1,121 @@
+// Package export turns events into output: JSON lines, human-readable text,
+// and (with the agent) Prometheus metrics.
+package export
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-dev/vigil/internal/event"
+)
+
+// Writer writes one event per line, as JSON or as text for people. It is
+// not safe for concurrent use; the agent calls sinks from one goroutine.
+type Writer struct {
+	w     *bufio.Writer
+	json  bool
+	err   error
+	lines uint64
+}
+
+// NewWriter writes to w; asJSON selects the JSON lines format of the event
+// contract.
+func NewWriter(w io.Writer, asJSON bool) *Writer {
+	return &Writer{w: bufio.NewWriterSize(w, 64<<10), json: asJSON}
+}
+
+// Handle writes ev. After a write error (e.g. a closed pipe) it stops
+// writing; Err reports the error.
+func (w *Writer) Handle(ev *event.Event) {
+	if w.err != nil {
+		return
+	}
+	if w.json {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			w.err = fmt.Errorf("encode %s event: %w", ev.Kind, err)
+			return
+		}
+		w.w.Write(b)
+		w.w.WriteByte('\n')
+	} else {
+		w.w.WriteString(FormatText(ev))
+		w.w.WriteByte('\n')
+	}
+	w.lines++
+	// Flush per event so `vigil trace | grep` sees lines as they happen;
+	// bufio still batches the pieces of one line into one write.
+	if err := w.w.Flush(); err != nil {
+		w.err = fmt.Errorf("write events: %w", err)
+	}
+}
+
+// Err returns the first error the writer met.
+func (w *Writer) Err() error { return w.err }
+
+// FormatText renders ev on one line for people:
+//
+//	13:58:43.543662 exec  5991 sh              /usr/bin/dash /bin/sh -c 'exit 3' ppid=5985 uid=0 cwd=/root
+func FormatText(ev *event.Event) string {
+	var b strings.Builder
+	p := &ev.Process
+	b.WriteString(ev.Time.Local().Format("15:04:05.000000"))
+	fmt.Fprintf(&b, " %-5s %7d %-15s", ev.Kind, p.PID, p.Comm)
+	switch {
+	case ev.Exec != nil:
+		b.WriteString(" ")
+		b.WriteString(p.Exe)
+		for _, a := range p.Args {
+			b.WriteByte(' ')
+			b.WriteString(quoteArg(a))
+		}
+		if ev.Exec.ArgsTruncated {
+			b.WriteString(" [...]")
+		}
+		fmt.Fprintf(&b, " ppid=%d uid=%d", p.PPID, p.UID)
+		if p.Cwd != "" {
+			b.WriteString(" cwd=")
+			b.WriteString(quoteArg(p.Cwd))
+		}
+	case ev.Exit != nil:
+		if ev.Exit.Signal != 0 {
+			fmt.Fprintf(&b, " signal=%d", ev.Exit.Signal)
+			if ev.Exit.CoreDumped {
+				b.WriteString(" (core dumped)")
+			}
+		} else {
+			fmt.Fprintf(&b, " code=%d", ev.Exit.ExitCode)
+		}
+		fmt.Fprintf(&b, " duration=%s", time.Duration(ev.Exit.DurationNs).Round(time.Microsecond))
+	case ev.Fork != nil:
+		fmt.Fprintf(&b, " child=%d", ev.Fork.ChildPID)
+	}
+	if p.ContainerID != "" {
+		id := p.ContainerID
+		if len(id) > 12 {
+			id = id[:12]
+		}
+		b.WriteString(" container=")
+		b.WriteString(id)
+	}
+	return b.String()
+}
+
+// quoteArg quotes an argument the way a shell user would read it, only when
+// it needs quoting.
+func quoteArg(s string) string {
+	if s == "" {
+		return "''"
+	}
+	for _, r := range s {
+		if r <= ' ' || r == '\'' || r == '"' || r == '\\' || r == '$' || r == '`' || r > '~' {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}

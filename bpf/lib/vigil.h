@@ -35,7 +35,7 @@ struct record_header {
 	__u32 ppid;
 	__u32 uid;
 	__u32 gid;
-	__u64 ktime_ns;  /* CLOCK_MONOTONIC, bpf_ktime_get_ns() */
+	__u64 ktime_ns;  /* CLOCK_BOOTTIME, like /proc start times */
 	__u64 cgroup_id; /* cgroup v2 id: the inode of the cgroup directory */
 	char comm[TASK_COMM_LEN];
 };
@@ -74,7 +74,7 @@ static __always_inline void fill_header(struct record_header *h, __u8 type,
 	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	h->uid = (__u32)uid_gid;
 	h->gid = uid_gid >> 32;
-	h->ktime_ns = bpf_ktime_get_ns();
+	h->ktime_ns = bpf_ktime_get_boot_ns();
 	h->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }

@@ -147,13 +147,16 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			a.handleProcess(&rec)
 		case <-sweep.C:
-			a.table.Sweep(bpfrt.MonotonicNow())
+			a.table.Sweep(bpfrt.BootNow())
 		case <-done:
 			done = nil
 			if err := a.process.Detach(); err != nil {
 				a.log.Warn("detaching process sensor", "error", err)
 			}
-			q.Drain()
+			if err := q.Drain(); err != nil {
+				a.log.Warn("draining process records", "error", err)
+				return errors.Join(q.Close(), <-readErr)
+			}
 			deadline = time.After(a.opts.ShutdownTimeout)
 		case <-deadline:
 			a.log.Warn("shutdown timeout: records still queued are not delivered")
@@ -177,7 +180,7 @@ func (a *Agent) handleProcess(rec *process.Record) {
 		a.table.Fork(p.PID, ev.Fork.ChildPID, rec.StartNs)
 	case event.KindExit:
 		a.table.Fill(p)
-		a.table.Exit(p.PID, bpfrt.MonotonicNow())
+		a.table.Exit(p.PID, bpfrt.BootNow())
 	}
 	a.metrics.countEvent(ev.Kind)
 	for _, s := range a.opts.Sinks {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync/atomic"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
@@ -113,7 +111,7 @@ func (q *Queue) Run(ctx context.Context) error {
 		}
 		switch {
 		case err == nil:
-		case errors.Is(err, ringbuf.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded):
+		case errors.Is(err, ringbuf.ErrClosed), errors.Is(err, ringbuf.ErrFlushed):
 			// Closed, or drained after Drain: every record written
 			// before has been delivered.
 			return nil
@@ -132,8 +130,13 @@ func (q *Queue) Run(ctx context.Context) error {
 // Drain makes Run return once the ring buffer is empty: everything the
 // kernel wrote before the call is delivered first. Call it at shutdown after
 // the programs are detached, so no record is left unread.
-func (q *Queue) Drain() {
-	q.rd.SetDeadline(time.Now())
+func (q *Queue) Drain() error {
+	// Flush, unlike SetDeadline, does not wait for the reader's lock, which
+	// a blocked ReadInto holds.
+	if err := q.rd.Flush(); err != nil {
+		return fmt.Errorf("queue %s: flush ring buffer: %w", q.source, err)
+	}
+	return nil
 }
 
 // Close stops Run and frees the reader.

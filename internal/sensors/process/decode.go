@@ -15,7 +15,7 @@ import (
 // it, before enrichment from the process table.
 type Record struct {
 	Event event.Event
-	// StartNs is the process's start time (CLOCK_MONOTONIC): with the pid it
+	// StartNs is the process start time (CLOCK_BOOTTIME, as /proc reports it): with the pid it
 	// identifies a process across pid reuse.
 	StartNs uint64
 

@@ -14,6 +14,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * kernel; 0 disables the filter (tests watch their own children). */
 volatile const __u32 filter_tgid = 0;
 
+/* Tests set this to exercise the exit detection of kernels before 6.16 on
+ * a newer kernel. */
+volatile const __u8 exit_by_live_count = 0;
+
 #define ARGS_LEN 4096     /* argv bytes kept; longer argv is flagged truncated */
 #define FILENAME_LEN 512  /* execve's path argument as given */
 
@@ -32,7 +36,7 @@ enum exec_flags {
  */
 struct exec_record {
 	struct record_header hdr;
-	__u64 start_ns; /* task start, CLOCK_MONOTONIC */
+	__u64 start_ns; /* task start, CLOCK_BOOTTIME as in /proc/pid/stat */
 	__u16 args_len;
 	__u16 filename_len;
 	__u16 exe_len;
@@ -84,6 +88,21 @@ struct {
 } events SEC(".maps");
 
 LOST_COUNTERS_MAP(lost);
+
+/*
+ * Thread groups whose exit has been reported, for kernels whose
+ * sched_process_exit has no group_dead field (before 6.16). There the last
+ * thread is recognised by signal->live reaching zero, but two threads
+ * exiting together can both read zero; the first to insert the tgid here
+ * wins. handle_fork deletes the key when the tgid is reused by a new
+ * process.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} exited SEC(".maps");
 
 /* Force bpf2go to emit Go types for the records. */
 const struct exec_record *_unused_exec __attribute__((unused));
@@ -139,7 +158,7 @@ int handle_exec(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	r = &s->rec;
 	fill_header(&r->hdr, RECORD_EXEC, task);
-	r->start_ns = BPF_CORE_READ(task, start_time);
+	r->start_ns = BPF_CORE_READ(task, start_boottime);
 	r->argc = BPF_CORE_READ(bprm, argc);
 
 	mm = BPF_CORE_READ(task, mm);
@@ -208,6 +227,7 @@ int handle_fork(struct bpf_raw_tracepoint_args *ctx)
 
 	if (BPF_CORE_READ(child, tgid) != child_pid)
 		return 0;
+	bpf_map_delete_elem(&exited, &child_pid);
 	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) == filter_tgid)
 		return 0;
 
@@ -219,25 +239,45 @@ int handle_fork(struct bpf_raw_tracepoint_args *ctx)
 	fill_header(&r->hdr, RECORD_FORK, parent);
 	r->child_pid = child_pid;
 	r->_pad0 = 0;
-	r->child_start_ns = BPF_CORE_READ(child, start_time);
+	r->child_start_ns = BPF_CORE_READ(child, start_boottime);
 	bpf_ringbuf_submit(r, 0);
 	return 0;
 }
 
+/* Older kernels' layout of the tracepoint, for CO-RE field checks. */
+struct trace_event_raw_sched_process_exit___compat {
+	bool group_dead;
+} __attribute__((preserve_access_index));
+
 /*
- * sched_process_exit fires once per exiting thread. do_exit() decrements
- * signal->live before the tracepoint, so the thread that sees it at zero is
- * the last one: that is the process's exit. Reading it ourselves instead of
- * the tracepoint's group_dead field keeps this working on kernels older
- * than 6.16, where that field does not exist.
+ * is_group_exit tells whether the exiting thread is the last of its thread
+ * group, i.e. whether the process has exited.
  */
+static __always_inline bool is_group_exit(void *ctx, struct task_struct *task)
+{
+	struct trace_event_raw_sched_process_exit___compat *tp = ctx;
+	__u32 tgid;
+	__u8 one = 1;
+
+	/* 6.16+: the kernel's own atomic_dec_and_test() result. */
+	if (!exit_by_live_count && bpf_core_field_exists(tp->group_dead))
+		return BPF_CORE_READ(tp, group_dead);
+
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return false;
+	tgid = BPF_CORE_READ(task, tgid);
+	return bpf_map_update_elem(&exited, &tgid, &one, BPF_NOEXIST) == 0;
+}
+
+/* sched_process_exit fires once per exiting thread; a process has exited
+ * when its last thread does. */
 SEC("tracepoint/sched/sched_process_exit")
 int handle_exit(void *ctx)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct exit_record *r;
 
-	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+	if (!is_group_exit(ctx, task))
 		return 0;
 	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) == filter_tgid)
 		return 0;
@@ -250,7 +290,7 @@ int handle_exit(void *ctx)
 	fill_header(&r->hdr, RECORD_EXIT, task);
 	r->exit_code = BPF_CORE_READ(task, exit_code);
 	r->_pad0 = 0;
-	r->start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	r->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	bpf_ringbuf_submit(r, 0);
 	return 0;
 }

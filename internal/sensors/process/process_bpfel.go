@@ -90,19 +90,21 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	processMapEvents      = "events"
-	processMapExecScratch = "exec_scratch"
-	processMapLost        = "lost"
-	processMapPathScratch = "path_scratch"
-	processProgHandleExec = "handle_exec"
-	processProgHandleExit = "handle_exit"
-	processProgHandleFork = "handle_fork"
-	processVarUnusedEf    = "_unused_ef"
-	processVarUnusedExec  = "_unused_exec"
-	processVarUnusedExit  = "_unused_exit"
-	processVarUnusedFork  = "_unused_fork"
-	processVarUnusedRt    = "_unused_rt"
-	processVarFilterTgid  = "filter_tgid"
+	processMapEvents          = "events"
+	processMapExecScratch     = "exec_scratch"
+	processMapExited          = "exited"
+	processMapLost            = "lost"
+	processMapPathScratch     = "path_scratch"
+	processProgHandleExec     = "handle_exec"
+	processProgHandleExit     = "handle_exit"
+	processProgHandleFork     = "handle_fork"
+	processVarUnusedEf        = "_unused_ef"
+	processVarUnusedExec      = "_unused_exec"
+	processVarUnusedExit      = "_unused_exit"
+	processVarUnusedFork      = "_unused_fork"
+	processVarUnusedRt        = "_unused_rt"
+	processVarExitByLiveCount = "exit_by_live_count"
+	processVarFilterTgid      = "filter_tgid"
 )
 
 // loadProcess returns the embedded CollectionSpec for process.
@@ -158,6 +160,7 @@ type processProgramSpecs struct {
 type processMapSpecs struct {
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	ExecScratch *ebpf.MapSpec `ebpf:"exec_scratch"`
+	Exited      *ebpf.MapSpec `ebpf:"exited"`
 	Lost        *ebpf.MapSpec `ebpf:"lost"`
 	PathScratch *ebpf.MapSpec `ebpf:"path_scratch"`
 }
@@ -166,12 +169,13 @@ type processMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processVariableSpecs struct {
-	UnusedEf   *ebpf.VariableSpec `ebpf:"_unused_ef"`
-	UnusedExec *ebpf.VariableSpec `ebpf:"_unused_exec"`
-	UnusedExit *ebpf.VariableSpec `ebpf:"_unused_exit"`
-	UnusedFork *ebpf.VariableSpec `ebpf:"_unused_fork"`
-	UnusedRt   *ebpf.VariableSpec `ebpf:"_unused_rt"`
-	FilterTgid *ebpf.VariableSpec `ebpf:"filter_tgid"`
+	UnusedEf        *ebpf.VariableSpec `ebpf:"_unused_ef"`
+	UnusedExec      *ebpf.VariableSpec `ebpf:"_unused_exec"`
+	UnusedExit      *ebpf.VariableSpec `ebpf:"_unused_exit"`
+	UnusedFork      *ebpf.VariableSpec `ebpf:"_unused_fork"`
+	UnusedRt        *ebpf.VariableSpec `ebpf:"_unused_rt"`
+	ExitByLiveCount *ebpf.VariableSpec `ebpf:"exit_by_live_count"`
+	FilterTgid      *ebpf.VariableSpec `ebpf:"filter_tgid"`
 }
 
 // processObjects contains all objects after they have been loaded into the kernel.
@@ -196,6 +200,7 @@ func (o *processObjects) Close() error {
 type processMaps struct {
 	Events      *ebpf.Map `ebpf:"events"`
 	ExecScratch *ebpf.Map `ebpf:"exec_scratch"`
+	Exited      *ebpf.Map `ebpf:"exited"`
 	Lost        *ebpf.Map `ebpf:"lost"`
 	PathScratch *ebpf.Map `ebpf:"path_scratch"`
 }
@@ -204,6 +209,7 @@ func (m *processMaps) Close() error {
 	return _ProcessClose(
 		m.Events,
 		m.ExecScratch,
+		m.Exited,
 		m.Lost,
 		m.PathScratch,
 	)
@@ -213,12 +219,13 @@ func (m *processMaps) Close() error {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processVariables struct {
-	UnusedEf   *ebpf.Variable `ebpf:"_unused_ef"`
-	UnusedExec *ebpf.Variable `ebpf:"_unused_exec"`
-	UnusedExit *ebpf.Variable `ebpf:"_unused_exit"`
-	UnusedFork *ebpf.Variable `ebpf:"_unused_fork"`
-	UnusedRt   *ebpf.Variable `ebpf:"_unused_rt"`
-	FilterTgid *ebpf.Variable `ebpf:"filter_tgid"`
+	UnusedEf        *ebpf.Variable `ebpf:"_unused_ef"`
+	UnusedExec      *ebpf.Variable `ebpf:"_unused_exec"`
+	UnusedExit      *ebpf.Variable `ebpf:"_unused_exit"`
+	UnusedFork      *ebpf.Variable `ebpf:"_unused_fork"`
+	UnusedRt        *ebpf.Variable `ebpf:"_unused_rt"`
+	ExitByLiveCount *ebpf.Variable `ebpf:"exit_by_live_count"`
+	FilterTgid      *ebpf.Variable `ebpf:"filter_tgid"`
 }
 
 // processPrograms contains all programs after they have been loaded into the kernel.

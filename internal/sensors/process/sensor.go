@@ -24,6 +24,9 @@ type Options struct {
 	RingBytes uint32
 	// QueueLen is the number of records buffered in userspace. Default 4096.
 	QueueLen int
+
+	// exitByLiveCount selects the pre-6.16 exit detection (tests only).
+	exitByLiveCount bool
 }
 
 // hooks is the sensor's attach table.
@@ -60,7 +63,7 @@ func New(opts Options) (*Sensor, error) {
 		self = uint32(os.Getpid())
 	}
 	coll, err := bpfrt.Load(spec, bpfrt.LoadOptions{
-		Constants: map[string]any{"filter_tgid": self},
+		Constants: map[string]any{"filter_tgid": self, "exit_by_live_count": boolByte(opts.exitByLiveCount)},
 		MapSizes:  map[string]uint32{"events": opts.RingBytes},
 	})
 	if err != nil {
@@ -95,6 +98,13 @@ func (s *Sensor) Detach() error {
 // Close detaches and unloads everything the sensor put in the kernel.
 func (s *Sensor) Close() error {
 	return errors.Join(s.Detach(), s.queue.Close(), closeColl(s.coll))
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func closeColl(c *ebpf.Collection) error {

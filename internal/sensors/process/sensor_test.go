@@ -229,7 +229,9 @@ func TestForkExecParentage(t *testing.T) {
 	}
 	// Order: fork(sh->echo) < exec(echo) < exit(echo) < exit(sh).
 	idx := func(r *Record) int {
-		return slices.IndexFunc(recs, func(x Record) bool { return &x != r && x.Event.Kind == r.Event.Kind && x.Event.Process.PID == r.Event.Process.PID && x.Event.Time.Equal(r.Event.Time) })
+		return slices.IndexFunc(recs, func(x Record) bool {
+			return &x != r && x.Event.Kind == r.Event.Kind && x.Event.Process.PID == r.Event.Process.PID && x.Event.Time.Equal(r.Event.Time)
+		})
 	}
 	order := []int{forkIdx, idx(echo), idx(echoExit), idx(exitOf(recs, shPID))}
 	if !slices.IsSorted(order) {
@@ -269,7 +271,13 @@ func TestMain(m *testing.M) {
 }
 
 func TestThreadsAreNotProcesses(t *testing.T) {
-	c := startSensor(t, Options{})
+	t.Run("group_dead", func(t *testing.T) { testThreadsAreNotProcesses(t, Options{}) })
+	// Kernels before 6.16 have no group_dead in the tracepoint.
+	t.Run("live_count", func(t *testing.T) { testThreadsAreNotProcesses(t, Options{exitByLiveCount: true}) })
+}
+
+func testThreadsAreNotProcesses(t *testing.T, opts Options) {
+	c := startSensor(t, opts)
 	cmd := exec.Command("/proc/self/exe", "-test.run=^$", marker(t))
 	cmd.Env = append(os.Environ(), "VIGIL_TEST_HELPER=threads")
 	_ = cmd.Run()

@@ -1,0 +1,399 @@
+// Package e2e runs the vigil binary as a user would and checks what it
+// prints, serves and leaves behind.
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/vigil-dev/vigil/internal/bpftest"
+)
+
+var vigilBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vigil-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	vigilBin = filepath.Join(dir, "vigil")
+	build := exec.Command("go", "build", "-o", vigilBin, "../../cmd/vigil")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build vigil:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// vigilProc is a running vigil command.
+type vigilProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdout *bufio.Scanner
+	stderr *lineLog
+	progs  []ebpf.ProgramID
+}
+
+// lineLog collects stderr lines and signals when one contains a string.
+type lineLog struct {
+	lines chan string
+	all   []string
+}
+
+func startVigil(t *testing.T, readyLine string, args ...string) *vigilProc {
+	t.Helper()
+	bpftest.Require(t)
+	cmd := exec.Command(vigilBin, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	v := &vigilProc{t: t, cmd: cmd, stdout: bufio.NewScanner(out), stderr: &lineLog{lines: make(chan string, 1024)}}
+	v.stdout.Buffer(make([]byte, 1<<20), 1<<20)
+	go func() {
+		sc := bufio.NewScanner(errPipe)
+		for sc.Scan() {
+			v.stderr.lines <- sc.Text()
+		}
+		close(v.stderr.lines)
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case l, ok := <-v.stderr.lines:
+			if !ok {
+				t.Fatalf("vigil %v exited before %q; stderr: %s", args, readyLine, strings.Join(v.stderr.all, "\n"))
+			}
+			v.stderr.all = append(v.stderr.all, l)
+			if strings.Contains(l, readyLine) {
+				v.progs = programsOf(t, cmd.Process.Pid)
+				if len(v.progs) == 0 {
+					t.Fatalf("vigil is ready but holds no BPF program")
+				}
+				return v
+			}
+		case <-deadline:
+			t.Fatalf("vigil %v: no %q within 15s; stderr: %s", args, readyLine, strings.Join(v.stderr.all, "\n"))
+		}
+	}
+}
+
+// stop sends SIGTERM and checks vigil exits 0 within 2s and leaves no
+// program of its own in the kernel.
+func (v *vigilProc) stop() {
+	t := v.t
+	t.Helper()
+	start := time.Now()
+	if err := v.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- v.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("vigil after SIGTERM: %v; stderr: %s", err, strings.Join(v.stderr.all, "\n"))
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatalf("vigil did not exit within 2s of SIGTERM")
+	}
+	t.Logf("vigil exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	deadline := time.Now().Add(2 * time.Second)
+	for _, id := range v.progs {
+		for {
+			p, err := ebpf.NewProgramFromID(id)
+			if err != nil {
+				break
+			}
+			p.Close()
+			if time.Now().After(deadline) {
+				t.Errorf("program %d of vigil is still loaded after it exited", id)
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// programsOf lists the BPF program ids process pid holds.
+func programsOf(t *testing.T, pid int) []ebpf.ProgramID {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fdinfo", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []ebpf.ProgramID
+	for _, fd := range fds {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "prog_id:"); ok {
+				n, _ := strconv.Atoi(strings.TrimSpace(v))
+				ids = append(ids, ebpf.ProgramID(n))
+			}
+		}
+	}
+	return ids
+}
+
+type jsonEvent struct {
+	Time    string `json:"time"`
+	Kind    string `json:"kind"`
+	Process struct {
+		PID      uint32   `json:"pid"`
+		TID      uint32   `json:"tid"`
+		PPID     uint32   `json:"ppid"`
+		UID      *uint32  `json:"uid"`
+		GID      *uint32  `json:"gid"`
+		Comm     string   `json:"comm"`
+		Exe      string   `json:"exe"`
+		Args     []string `json:"args"`
+		Cwd      string   `json:"cwd"`
+		CgroupID uint64   `json:"cgroup_id"`
+		Service  string   `json:"service"`
+	} `json:"process"`
+	Ancestors []struct {
+		PID  uint32   `json:"pid"`
+		Comm string   `json:"comm"`
+		Exe  string   `json:"exe"`
+		Args []string `json:"args"`
+	} `json:"ancestors"`
+	Filename   string `json:"filename"`
+	ExitCode   *int   `json:"exit_code"`
+	Signal     *int   `json:"signal"`
+	DurationNs uint64 `json:"duration_ns"`
+	ChildPID   uint32 `json:"child_pid"`
+}
+
+func TestTraceJSONShowsMarkedChild(t *testing.T) {
+	v := startVigil(t, "tracing", "trace", "--json", "--kind", "exec,exit")
+	marker := fmt.Sprintf("vigil-e2e-%d", time.Now().UnixNano())
+	child := exec.Command("/bin/sh", "-c", "exit 3", marker)
+	child.Dir = t.TempDir()
+	_ = child.Run()
+	if child.ProcessState.ExitCode() != 3 {
+		t.Fatalf("child exit code %d", child.ProcessState.ExitCode())
+	}
+	pid := uint32(child.Process.Pid)
+
+	var execEv, exitEv *jsonEvent
+	// Read stdout until vigil closes it, so it never blocks on a full pipe.
+	lines := make(chan string, 1<<16)
+	go func() {
+		for v.stdout.Scan() {
+			select {
+			case lines <- v.stdout.Text():
+			default:
+			}
+		}
+		close(lines)
+	}()
+	timeout := time.After(10 * time.Second)
+	for exitEv == nil {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("vigil closed stdout")
+			}
+			var ev jsonEvent
+			dec := json.NewDecoder(strings.NewReader(l))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&ev); err != nil {
+				t.Fatalf("line is not one event object: %v: %s", err, l)
+			}
+			if ev.Kind != "exec" && ev.Kind != "exit" {
+				t.Fatalf("--kind exec,exit let through %q", ev.Kind)
+			}
+			if _, err := time.Parse(time.RFC3339Nano, ev.Time); err != nil {
+				t.Errorf("time %q: %v", ev.Time, err)
+			}
+			if ev.Process.PID != pid {
+				continue
+			}
+			if ev.Kind == "exec" {
+				execEv = &ev
+			} else {
+				exitEv = &ev
+			}
+		case <-timeout:
+			t.Fatal("no exit event for the marked child within 10s")
+		}
+	}
+	if execEv == nil {
+		t.Fatal("exit without exec for the marked child")
+	}
+	if want := []string{"/bin/sh", "-c", "exit 3", marker}; !slices.Equal(execEv.Process.Args, want) {
+		t.Errorf("exec args: want %q, got %q", want, execEv.Process.Args)
+	}
+	if execEv.Process.PPID != uint32(os.Getpid()) || execEv.Process.Comm != "sh" || execEv.Filename != "/bin/sh" ||
+		execEv.Process.UID == nil || execEv.Process.CgroupID == 0 || execEv.Process.Service == "" || execEv.Process.Cwd == "" {
+		t.Errorf("exec process fields incomplete: %+v filename %q", execEv.Process, execEv.Filename)
+	}
+	if len(execEv.Ancestors) == 0 || execEv.Ancestors[0].PID != uint32(os.Getpid()) {
+		t.Errorf("ancestors: want this test (%d) first, got %+v", os.Getpid(), execEv.Ancestors)
+	}
+	if exitEv.ExitCode == nil || *exitEv.ExitCode != 3 || exitEv.Signal == nil || *exitEv.Signal != 0 || exitEv.DurationNs == 0 {
+		t.Errorf("exit fields: code %v signal %v duration %d", exitEv.ExitCode, exitEv.Signal, exitEv.DurationNs)
+	}
+	if !slices.Equal(exitEv.Process.Args, execEv.Process.Args) {
+		t.Errorf("exit event's process args %q differ from exec's", exitEv.Process.Args)
+	}
+	v.stop()
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// metricValue finds a sample by its exact series text in Prometheus text
+// exposition, e.g. `vigil_events_total{kind="exec"}`.
+func metricValue(t *testing.T, body, series string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no series %s in /metrics", series)
+	return 0
+}
+
+func TestRunServesMetricsAndStopsClean(t *testing.T) {
+	addr := freePort(t)
+	v := startVigil(t, "vigil running", "run", "--listen", addr)
+	base := "http://" + addr
+	if code, _ := httpGet(t, base+"/healthz"); code != 200 {
+		t.Errorf("/healthz: %d", code)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if code, _ := httpGet(t, base+"/readyz"); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz never became 200")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, before := httpGet(t, base+"/metrics")
+	execsBefore := metricValue(t, before, `vigil_events_total{kind="exec"}`)
+	const n = 20
+	for range n {
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var body string
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		_, body = httpGet(t, base+"/metrics")
+		if metricValue(t, body, `vigil_events_total{kind="exec"}`)-execsBefore >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vigil_events_total{kind=\"exec\"} grew by less than %d", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if lost := metricValue(t, body, `vigil_events_lost_total{source="process"}`); lost != 0 {
+		t.Errorf("lost %v", lost)
+	}
+	for _, s := range []string{`vigil_events_dropped_total{stage="queue"}`, `vigil_events_dropped_total{stage="decode"}`} {
+		if d := metricValue(t, body, s); d != 0 {
+			t.Errorf("%s = %v", s, d)
+		}
+	}
+	if !strings.Contains(body, "vigil_build_info{") {
+		t.Error("no vigil_build_info")
+	}
+	v.stop()
+}
+
+func TestDoctorJSONIsTruthful(t *testing.T) {
+	bpftest.Require(t)
+	out, err := exec.Command(vigilBin, "doctor", "--json").Output()
+	if err != nil {
+		t.Fatalf("vigil doctor --json: %v", err)
+	}
+	var rep struct {
+		Checks []struct {
+			Name      string `json:"name"`
+			Available bool   `json:"available"`
+			Reason    string `json:"reason"`
+		} `json:"checks"`
+		CoreOK bool `json:"core_ok"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("doctor output is not JSON: %v\n%s", err, out)
+	}
+	got := map[string]bool{}
+	for _, c := range rep.Checks {
+		got[c.Name] = c.Available
+		if !c.Available && c.Reason == "" {
+			t.Errorf("check %s unavailable without a reason", c.Name)
+		}
+	}
+	for _, name := range []string{"tracepoint", "raw_tracepoint", "uprobe", "ringbuf"} {
+		if !got[name] {
+			t.Errorf("%s: want available on this kernel", name)
+		}
+	}
+	if !rep.CoreOK {
+		t.Error("core_ok false")
+	}
+}

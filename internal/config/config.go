@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -90,19 +91,58 @@ func Load(path string, lookup func(string) (string, bool)) (Config, error) {
 	return c, nil
 }
 
-// decodeYAML decodes strictly: unknown keys are errors that yaml.v3 reports
-// with the line number and key name.
+// decodeYAML decodes strictly: unknown keys are errors (yaml.v3 names
+// them), and type errors are rewritten to name the key, which yaml.v3 only
+// gives as a line number.
 func decodeYAML(r io.Reader, c *Config) error {
 	b, err := io.ReadAll(io.LimitReader(r, 4<<20))
 	if err != nil {
 		return err
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
 		return err
 	}
-	return nil
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	err = dec.Decode(c)
+	if err == nil || errors.Is(err, io.EOF) {
+		return nil
+	}
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	keys := map[int]string{}
+	keyLines(&root, "", keys)
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		msgs[i] = m
+		var line int
+		if _, scanErr := fmt.Sscanf(m, "line %d:", &line); scanErr == nil && keys[line] != "" {
+			msgs[i] = fmt.Sprintf("key %s: %s", keys[line], m)
+		}
+	}
+	return fmt.Errorf("%s", strings.Join(msgs, "; "))
+}
+
+// keyLines maps each line that holds a mapping value to its dotted key.
+func keyLines(n *yaml.Node, prefix string, out map[int]string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			keyLines(c, prefix, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			if prefix != "" {
+				key = prefix + "." + key
+			}
+			out[n.Content[i+1].Line] = key
+			keyLines(n.Content[i+1], key, out)
+		}
+	}
 }
 
 // Validate checks every value and names the key of the first bad one.

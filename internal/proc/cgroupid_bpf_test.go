@@ -5,11 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+
+	"github.com/vigil-dev/vigil/internal/bpftest"
 )
 
 // TestCgroupIDIsInode checks the assumption Snapshot and the table rest on:
@@ -18,14 +21,12 @@ import (
 // new cgroup, runs a program that records the helper's result through
 // BPF_PROG_TEST_RUN (which runs in the caller's task), and moves it back.
 func TestCgroupIDIsInode(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to load BPF programs and create cgroups")
-	}
+	bpftest.Require(t)
 	root := cgroup2Mount(t)
 
 	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1})
 	if err != nil {
-		t.Skipf("cannot create a BPF map: %v", err)
+		bpftest.SkipOrFail(t, fmt.Sprintf("cannot create a BPF map: %v", err))
 	}
 	defer m.Close()
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
@@ -48,18 +49,18 @@ func TestCgroupIDIsInode(t *testing.T) {
 		},
 	})
 	if err != nil {
-		t.Skipf("cannot load a raw tracepoint program: %v", err)
+		bpftest.SkipOrFail(t, fmt.Sprintf("cannot load a raw tracepoint program: %v", err))
 	}
 	defer prog.Close()
 
 	self := parseCgroup(mustRead(t, "/proc/self/cgroup"))
 	orig, err := cgroupInode(root, self.path)
 	if err != nil {
-		t.Skipf("test process is not below %s: %v", root, err)
+		bpftest.SkipOrFail(t, fmt.Sprintf("test process is not below %s: %v", root, err))
 	}
 	dir := filepath.Join(root, fmt.Sprintf("vigil-cgroupid-test-%d", os.Getpid()))
 	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Skipf("cannot create a cgroup: %v", err)
+		bpftest.SkipOrFail(t, fmt.Sprintf("cannot create a cgroup: %v", err))
 	}
 	t.Cleanup(func() { removeCgroup(t, dir) })
 
@@ -92,5 +93,32 @@ func TestCgroupIDIsInode(t *testing.T) {
 	}
 	if got := currentID(); got != st.Ino {
 		t.Errorf("in %s: bpf cgroup id %d, inode %d", dir, got, st.Ino)
+	}
+}
+
+func TestCgroupPathByID(t *testing.T) {
+	bpftest.Require(t)
+	root := cgroup2Mount(t)
+	dir := filepath.Join(root, fmt.Sprintf("vigil-test-byid-%d", os.Getpid()), "inner")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(dir); os.Remove(filepath.Dir(dir)) })
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := cgroupPathByID(root, fi.Sys().(*syscall.Stat_t).Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.TrimPrefix(dir, filepath.Clean(root)); got != want {
+		t.Errorf("path of cgroup id: want %q, got %q", want, got)
+	}
+	if p, err := cgroupPathByID(root, 1); err != nil || p != "/" {
+		t.Errorf("root cgroup (id 1): %q, %v", p, err)
+	}
+	if _, err := cgroupPathByID(root, 1<<62); err == nil {
+		t.Error("a nonexistent cgroup id resolved")
 	}
 }

@@ -1,7 +1,6 @@
 package proc
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -15,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-dev/vigil/internal/bpftest"
 	"github.com/vigil-dev/vigil/internal/event"
+	"github.com/vigil-dev/vigil/internal/kernel"
 )
 
 const dockerID = "3355347d26f18102dee0ca165e8fb6f98cbc44db099a5fcfdd1d029ce423eea9"
@@ -270,12 +271,12 @@ func TestReadProcessSelf(t *testing.T) {
 // container id and the kernel's cgroup id.
 func TestRealCgroup(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to create cgroups")
+		bpftest.Require(t)
 	}
 	root := cgroup2Mount(t)
 	parent := filepath.Join(root, fmt.Sprintf("vigil-proc-test-%d", os.Getpid()))
 	if err := os.Mkdir(parent, 0o755); err != nil {
-		t.Skipf("cannot create a cgroup: %v", err)
+		bpftest.SkipOrFail(t, fmt.Sprintf("cannot create a cgroup: %v", err))
 	}
 	t.Cleanup(func() { removeCgroup(t, parent) })
 	dir := filepath.Join(parent, "docker-"+dockerID+".scope")
@@ -350,30 +351,11 @@ func TestRealCgroup(t *testing.T) {
 // skipping the test when there is none.
 func cgroup2Mount(t *testing.T) string {
 	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
+	root, err := kernel.Cgroup2Path()
 	if err != nil {
-		t.Fatal(err)
+		bpftest.SkipOrFail(t, "no cgroup2 mount: "+err.Error())
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw"
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		fields := strings.Fields(pre)
-		if !ok || len(fields) < 5 || !strings.HasPrefix(post, "cgroup2 ") {
-			continue
-		}
-		mnt, err := strconv.Unquote(`"` + strings.ReplaceAll(fields[4], `"`, `\"`) + `"`) // octal escapes such as \040
-		if err != nil {
-			mnt = fields[4]
-		}
-		return mnt
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	t.Skip("no cgroup2 mount")
-	return ""
+	return root
 }
 
 // removeCgroup removes a test cgroup, retrying while the kernel finishes

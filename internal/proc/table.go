@@ -160,8 +160,8 @@ func (t *Table) containerID(pid uint32, cgroupID uint64) string {
 	}
 	cg, err := readCgroup(t.procRoot, pid)
 	if err != nil {
-		// Gone already: we learnt nothing about the cgroup, cache nothing.
-		return ""
+		// Gone already: ask the cgroup filesystem about the id instead.
+		return t.containerIDByCgroupID(cgroupID)
 	}
 	if cgroupID == 0 || !cg.byV2 {
 		return cg.containerID
@@ -172,6 +172,27 @@ func (t *Table) containerID(pid uint32, cgroupID uint64) string {
 		if ino, err := cgroupInode(t.cgroup2Root, cg.path); err == nil && ino != cgroupID {
 			return ""
 		}
+	}
+	t.mu.Lock()
+	t.cgroups[cgroupID] = cg
+	t.mu.Unlock()
+	return cg.containerID
+}
+
+// containerIDByCgroupID resolves a cgroup id whose process is gone. Only a
+// container id found in the v2 path is cached: on hybrid hosts a runtime
+// may manage only v1 hierarchies, and those cannot be asked by id.
+func (t *Table) containerIDByCgroupID(cgroupID uint64) string {
+	if cgroupID == 0 || t.cgroup2Root == "" {
+		return ""
+	}
+	path, err := cgroupPathByID(t.cgroup2Root, cgroupID)
+	if err != nil {
+		return "" // removed already: we learnt nothing, cache nothing
+	}
+	cg := cgroupInfo{path: path, containerID: ContainerID(path), byV2: true}
+	if cg.containerID == "" {
+		return ""
 	}
 	t.mu.Lock()
 	t.cgroups[cgroupID] = cg

@@ -17,9 +17,25 @@ enum record_type {
 	RECORD_EXEC = 1,
 	RECORD_FORK = 2,
 	RECORD_EXIT = 3,
+	RECORD_CONN_OPEN = 10,
+	RECORD_DATA = 11,
+	RECORD_CONN_CLOSE = 12,
 };
 
 #define TASK_COMM_LEN 16
+
+/*
+ * verifier_bound re-derives, in a way the verifier sees, a bound the code
+ * already guarantees: var < limit, limit a power of two. The barrier hides
+ * var's value from clang, so the mask cannot be optimised away, and the
+ * mask is what the verifier tracks. Without it clang may hand a helper the
+ * unbounded register it knows to be equal on one branch.
+ */
+#define verifier_bound(var, limit)             \
+	do {                                   \
+		asm volatile("" : "+r"(var));  \
+		(var) &= ((limit) - 1);        \
+	} while (0)
 
 /*
  * The common prefix of process-scoped records: who did it, when, and in

@@ -15,10 +15,11 @@ const (
 	KindExec Kind = "exec"
 	KindExit Kind = "exit"
 	KindFork Kind = "fork"
+	KindHTTP Kind = "http"
 )
 
 // AllKinds lists every kind vigil can emit today, in documentation order.
-var AllKinds = []Kind{KindExec, KindExit, KindFork}
+var AllKinds = []Kind{KindExec, KindExit, KindFork, KindHTTP}
 
 // Process identifies the process an event belongs to.
 type Process struct {
@@ -67,6 +68,41 @@ type Fork struct {
 	ChildPID uint32 `json:"child_pid"`
 }
 
+// Endpoint is one end of a connection.
+type Endpoint struct {
+	Addr string `json:"addr"`
+	Port uint16 `json:"port"`
+}
+
+// HTTP side values.
+const (
+	SideServer = "server"
+	SideClient = "client"
+)
+
+// HTTP carries the fields of an http event: one request/response exchange,
+// seen from the server or the client process.
+type HTTP struct {
+	Side   string `json:"side"` // SideServer or SideClient
+	Method string `json:"method"`
+	// Path is the request target without the query string, which may hold
+	// secrets and is never exported.
+	Path string `json:"path"`
+	// Route is Path with variable segments collapsed (/users/{id}).
+	Route      string `json:"route"`
+	Status     int    `json:"status"`
+	DurationNs uint64 `json:"duration_ns"`
+	// Host is the request's Host header, when present.
+	Host              string   `json:"host,omitempty"`
+	RequestBodyBytes  uint64   `json:"request_body_bytes"`
+	ResponseBodyBytes uint64   `json:"response_body_bytes"`
+	Local             Endpoint `json:"local"`
+	Peer              Endpoint `json:"peer"`
+	TraceID           string   `json:"trace_id,omitempty"`
+	SpanID            string   `json:"span_id,omitempty"`
+	ParentSpanID      string   `json:"parent_span_id,omitempty"`
+}
+
 // Event is one thing vigil saw. Exactly one of the kind-specific pointers is
 // set, matching Kind; its fields are flattened into the top-level JSON object.
 type Event struct {
@@ -78,6 +114,7 @@ type Event struct {
 	Exec *Exec
 	Exit *Exit
 	Fork *Fork
+	HTTP *HTTP
 }
 
 // header is the part of the JSON object every event shares.
@@ -113,6 +150,11 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 			header
 			*Fork
 		}{h, e.Fork})
+	case e.HTTP != nil:
+		return json.Marshal(struct {
+			header
+			*HTTP
+		}{h, e.HTTP})
 	}
 	return json.Marshal(h)
 }

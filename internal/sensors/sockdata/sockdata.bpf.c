@@ -1,0 +1,547 @@
+//go:build ignore
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Socket data sensor: the bytes TCP connections carry, for userspace
+ * protocol parsers (HTTP/1.x today), from syscall tracepoints only.
+ *
+ * Connections are tracked per {tgid, fd} from accept (server side) and
+ * connect (client side). Every read- or write-like syscall looks its fd up
+ * once; untracked fds leave after that single map miss. The first bytes of
+ * a connection classify it: an HTTP request start keeps it, anything else
+ * (TLS, databases, binary protocols) stops all further capture for it.
+ */
+#include "vigil.h"
+#include "bpf_endian.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* The vigil process itself is never traced (0: trace everything). */
+volatile const __u32 filter_tgid = 0;
+
+#define CAPTURE_LEN 4096 /* bytes of one syscall sent to userspace, at most */
+#define MAX_IOVS 8       /* iovec entries looked at per vectored syscall */
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define SOCK_STREAM 1
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define EINPROGRESS 115
+
+enum side {
+	SIDE_SERVER = 1, /* accepted: the process serves requests */
+	SIDE_CLIENT = 2, /* connected: the process makes requests */
+};
+
+enum direction {
+	DIR_INGRESS = 1, /* the process read the bytes */
+	DIR_EGRESS = 2,  /* the process wrote the bytes */
+};
+
+enum conn_proto {
+	PROTO_UNKNOWN = 0, /* no byte seen yet */
+	PROTO_HTTP1 = 1,
+	PROTO_OTHER = 2, /* not ours: no more capture */
+};
+
+enum data_flags {
+	DATA_SENDFILE = 1 << 0, /* body bytes from a file: Size counts, no data */
+};
+
+struct conn_key {
+	__u32 tgid;
+	__u32 fd;
+};
+
+struct endpoint {
+	__u8 addr[16]; /* IPv4 in the first 4 bytes when family is AF_INET */
+	__u16 port;    /* host byte order */
+	__u16 _pad0;
+};
+
+struct conn {
+	__u64 id;
+	__u64 sk; /* identity of the socket, against fd reuse */
+	__u64 pos[2]; /* bytes carried so far: [0] ingress, [1] egress */
+	struct endpoint local;
+	struct endpoint peer;
+	__u16 family;
+	__u8 side;
+	__u8 proto;
+	__u32 _pad0;
+};
+
+struct conn_open_record {
+	__u8 type;
+	__u8 side;
+	__u16 family;
+	__u32 pid;
+	__u32 tid;
+	__u32 fd;
+	__u64 id;
+	__u64 ktime_ns;
+	struct endpoint local;
+	struct endpoint peer;
+};
+
+struct data_record {
+	__u8 type;
+	__u8 direction;
+	__u8 flags;
+	__u8 _pad0;
+	__u32 pid;
+	__u32 tid;
+	__u32 size;     /* bytes the syscall moved */
+	__u64 id;
+	__u64 pos;      /* stream position of the first byte */
+	__u64 enter_ns; /* syscall entry and exit, CLOCK_BOOTTIME */
+	__u64 exit_ns;
+	__u32 captured; /* bytes of data[] that follow: min(size, CAPTURE_LEN) */
+	__u32 _pad1;
+};
+
+struct conn_close_record {
+	__u8 type;
+	__u8 _pad0[3];
+	__u32 pid;
+	__u64 id;
+	__u64 ktime_ns;
+	__u64 pos[2];
+};
+
+struct data_scratch {
+	struct data_record rec;
+	/* An iovec lands at an offset below CAPTURE_LEN with a length the
+	 * verifier knows only as below 2 * CAPTURE_LEN (verifier_bound): the
+	 * buffer is sized for the sum. Only CAPTURE_LEN bytes are ever used. */
+	char data[3 * CAPTURE_LEN];
+};
+
+enum call_kind {
+	CALL_BUF = 1,    /* read, write, recvfrom, sendto: (buf, len) */
+	CALL_IOV = 2,    /* readv, writev: (iov, iovcnt) */
+	CALL_MSG = 3,    /* recvmsg, sendmsg: user_msghdr */
+	CALL_SENDFILE = 4,
+	CALL_ACCEPT = 5,
+	CALL_CONNECT = 6,
+};
+
+/* What a syscall's exit needs from its entry, per thread. */
+struct call_args {
+	__u64 ptr; /* buffer, iovec array or msghdr */
+	__u64 enter_ns;
+	__u32 fd;
+	__u32 len; /* iovcnt for CALL_IOV */
+	__u8 kind;
+	__u8 direction;
+	__u8 _pad0[6];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536); /* resized by userspace */
+	__type(key, struct conn_key);
+	__type(value, struct conn);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct call_args);
+} calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct data_scratch);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20); /* resized by userspace */
+} events SEC(".maps");
+
+LOST_COUNTERS_MAP(lost);
+
+/* Connection ids: unique while vigil runs. */
+__u64 next_conn_id = 0;
+
+const struct conn_open_record *_unused_open __attribute__((unused));
+const struct data_record *_unused_data __attribute__((unused));
+const struct conn_close_record *_unused_close __attribute__((unused));
+const enum side *_unused_side __attribute__((unused));
+const enum direction *_unused_dir __attribute__((unused));
+const enum data_flags *_unused_flags __attribute__((unused));
+const struct conn_key *_unused_key __attribute__((unused));
+const struct conn *_unused_conn __attribute__((unused));
+
+static __always_inline bool skip_self(__u64 pid_tgid)
+{
+	return filter_tgid && (pid_tgid >> 32) == filter_tgid;
+}
+
+/* tcp_sock_of returns the TCP socket behind fd of the current task, or NULL. */
+static __always_inline struct sock *tcp_sock_of(__u32 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *f = NULL;
+	struct socket *sock;
+	struct sock *sk;
+
+	if (fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(f, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP ||
+	    BPF_CORE_READ(sk, sk_type) != SOCK_STREAM)
+		return NULL;
+	return sk;
+}
+
+static __always_inline bool fill_endpoints(struct conn *c, struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	c->family = family;
+	c->local.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	c->peer.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET) {
+		__be32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 p = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(c->local.addr, &l, 4);
+		__builtin_memcpy(c->peer.addr, &p, 4);
+		return true;
+	}
+	if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&c->local.addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&c->peer.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		return true;
+	}
+	return false;
+}
+
+/* track starts following fd as a new connection of the given side. */
+static __always_inline void track(__u64 pid_tgid, __u32 fd, __u8 side)
+{
+	struct conn_key key = {.tgid = pid_tgid >> 32, .fd = fd};
+	struct conn c = {};
+	struct sock *sk = tcp_sock_of(fd);
+
+	if (!sk || !fill_endpoints(&c, sk))
+		return;
+	c.id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
+	c.sk = (__u64)sk;
+	c.side = side;
+	c.proto = PROTO_UNKNOWN;
+	bpf_map_update_elem(&conns, &key, &c, BPF_ANY);
+}
+
+static __always_inline void emit_open(struct conn *c, __u64 pid_tgid, __u32 fd, __u64 now)
+{
+	struct conn_open_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+
+	if (!r) {
+		count_lost(&lost);
+		return;
+	}
+	r->type = RECORD_CONN_OPEN;
+	r->side = c->side;
+	r->family = c->family;
+	r->pid = pid_tgid >> 32;
+	r->tid = (__u32)pid_tgid;
+	r->fd = fd;
+	r->id = c->id;
+	r->ktime_ns = now;
+	r->local = c->local;
+	r->peer = c->peer;
+	bpf_ringbuf_submit(r, 0);
+}
+
+/* is_request_start reports whether data starts like an HTTP/1.x request line. */
+static __always_inline bool is_request_start(const char *d, __u32 n)
+{
+	if (n < 8)
+		return false;
+	switch (d[0]) {
+	case 'G': return d[1] == 'E' && d[2] == 'T' && d[3] == ' ';
+	case 'P':
+		return (d[1] == 'O' && d[2] == 'S' && d[3] == 'T' && d[4] == ' ') ||
+		       (d[1] == 'U' && d[2] == 'T' && d[3] == ' ') ||
+		       (d[1] == 'A' && d[2] == 'T' && d[3] == 'C' && d[4] == 'H' && d[5] == ' ');
+	case 'H': return d[1] == 'E' && d[2] == 'A' && d[3] == 'D' && d[4] == ' ';
+	case 'D': return d[1] == 'E' && d[2] == 'L' && d[3] == 'E' && d[4] == 'T' && d[5] == 'E' && d[6] == ' ';
+	case 'O': return d[1] == 'P' && d[2] == 'T' && d[3] == 'I' && d[4] == 'O' && d[5] == 'N' && d[6] == 'S';
+	case 'C': return d[1] == 'O' && d[2] == 'N' && d[3] == 'N' && d[4] == 'E' && d[5] == 'C' && d[6] == 'T';
+	case 'T': return d[1] == 'R' && d[2] == 'A' && d[3] == 'C' && d[4] == 'E' && d[5] == ' ';
+	}
+	return false;
+}
+
+/*
+ * copy_iovs copies up to CAPTURE_LEN of the first total bytes described by
+ * an iovec array in user memory into data; returns the bytes copied.
+ */
+static __always_inline __u32 copy_iovs(char *data, const struct iovec *iov, __u32 cnt, __u32 total)
+{
+	__u32 off = 0;
+	int i;
+
+	for (i = 0; i < MAX_IOVS; i++) {
+		struct iovec v;
+		__u32 n;
+
+		if (i >= cnt || off >= total || off >= CAPTURE_LEN)
+			break;
+		if (bpf_probe_read_user(&v, sizeof(v), &iov[i]) < 0)
+			break;
+		n = v.iov_len;
+		if (n > total - off)
+			n = total - off;
+		if (n > CAPTURE_LEN - off)
+			n = CAPTURE_LEN - off;
+		if (off >= CAPTURE_LEN)
+			break;
+		verifier_bound(n, 2 * CAPTURE_LEN);
+		verifier_bound(off, CAPTURE_LEN);
+		if (bpf_probe_read_user(&data[off], n, v.iov_base) < 0)
+			break;
+		off += n;
+	}
+	return off;
+}
+
+/* on_enter stashes a data syscall's arguments when fd is a tracked
+ * connection still worth capturing. */
+static __always_inline int on_enter(__u32 fd, __u64 ptr, __u32 len, __u8 kind, __u8 dir)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct conn_key key = {.tgid = pid_tgid >> 32, .fd = fd};
+	struct call_args a = {};
+	struct conn *c;
+
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c || c->proto == PROTO_OTHER)
+		return 0;
+	a.ptr = ptr;
+	a.enter_ns = bpf_ktime_get_boot_ns();
+	a.fd = fd;
+	a.len = len;
+	a.kind = kind;
+	a.direction = dir;
+	bpf_map_update_elem(&calls, &pid_tgid, &a, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int on_exit(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct call_args *a = bpf_map_lookup_elem(&calls, &pid_tgid);
+	struct conn_key key;
+	struct data_scratch *s;
+	struct conn *c;
+	__u32 zero = 0, captured = 0, size, d;
+	__u64 now;
+
+	if (!a)
+		return 0;
+	struct call_args args = *a;
+	bpf_map_delete_elem(&calls, &pid_tgid);
+	if (ret <= 0)
+		return 0;
+	key.tgid = pid_tgid >> 32;
+	key.fd = args.fd;
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c)
+		return 0;
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return 0;
+	size = ret;
+	d = args.direction == DIR_INGRESS ? 0 : 1;
+
+	switch (args.kind) {
+	case CALL_BUF:
+		captured = size < CAPTURE_LEN ? size : CAPTURE_LEN;
+		verifier_bound(captured, 2 * CAPTURE_LEN);
+		if (bpf_probe_read_user(s->data, captured, (void *)args.ptr) < 0)
+			captured = 0;
+		break;
+	case CALL_IOV:
+		captured = copy_iovs(s->data, (const struct iovec *)args.ptr, args.len, size);
+		break;
+	case CALL_MSG: {
+		struct user_msghdr msg;
+
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)args.ptr) == 0)
+			captured = copy_iovs(s->data, msg.msg_iov, msg.msg_iovlen, size);
+		break;
+	}
+	case CALL_SENDFILE:
+		break;
+	}
+
+	now = bpf_ktime_get_boot_ns();
+	if (c->proto == PROTO_UNKNOWN) {
+		/* HTTP/1 starts with the client's request: the server reads it,
+		 * the client writes it. */
+		bool request_dir = (c->side == SIDE_SERVER) == (args.direction == DIR_INGRESS);
+
+		if (args.kind != CALL_SENDFILE && request_dir && is_request_start(s->data, captured)) {
+			c->proto = PROTO_HTTP1;
+			emit_open(c, pid_tgid, args.fd, args.enter_ns);
+		} else {
+			c->proto = PROTO_OTHER;
+			return 0;
+		}
+	}
+	if (c->proto != PROTO_HTTP1)
+		return 0;
+
+	struct data_record *r = &s->rec;
+	r->type = RECORD_DATA;
+	r->direction = args.direction;
+	r->flags = args.kind == CALL_SENDFILE ? DATA_SENDFILE : 0;
+	r->_pad0 = 0;
+	r->pid = pid_tgid >> 32;
+	r->tid = (__u32)pid_tgid;
+	r->size = size;
+	r->id = c->id;
+	r->pos = c->pos[d & 1];
+	r->enter_ns = args.enter_ns;
+	r->exit_ns = now;
+	r->captured = captured;
+	r->_pad1 = 0;
+	c->pos[d & 1] += size;
+
+	if (captured > CAPTURE_LEN)
+		return 0;
+	verifier_bound(captured, 2 * CAPTURE_LEN);
+	if (bpf_ringbuf_output(&events, s, sizeof(struct data_record) + captured, 0) < 0)
+		count_lost(&lost);
+	return 0;
+}
+
+#define ENTER_ARG(ctx, i) (((struct trace_event_raw_sys_enter *)(ctx))->args[i])
+#define EXIT_RET(ctx) (((struct trace_event_raw_sys_exit *)(ctx))->ret)
+
+#define DATA_SYSCALL(name, kind, dir, fdarg, ptrarg, lenarg)                        \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                  \
+	int enter_##name(void *ctx)                                                  \
+	{                                                                            \
+		if (skip_self(bpf_get_current_pid_tgid()))                          \
+			return 0;                                                    \
+		return on_enter(ENTER_ARG(ctx, fdarg), ENTER_ARG(ctx, ptrarg),      \
+				ENTER_ARG(ctx, lenarg), kind, dir);                  \
+	}                                                                            \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                   \
+	int exit_##name(void *ctx)                                                   \
+	{                                                                            \
+		return on_exit(EXIT_RET(ctx));                                       \
+	}
+
+DATA_SYSCALL(read, CALL_BUF, DIR_INGRESS, 0, 1, 2)
+DATA_SYSCALL(recvfrom, CALL_BUF, DIR_INGRESS, 0, 1, 2)
+DATA_SYSCALL(readv, CALL_IOV, DIR_INGRESS, 0, 1, 2)
+DATA_SYSCALL(recvmsg, CALL_MSG, DIR_INGRESS, 0, 1, 2)
+DATA_SYSCALL(write, CALL_BUF, DIR_EGRESS, 0, 1, 2)
+DATA_SYSCALL(sendto, CALL_BUF, DIR_EGRESS, 0, 1, 2)
+DATA_SYSCALL(writev, CALL_IOV, DIR_EGRESS, 0, 1, 2)
+DATA_SYSCALL(sendmsg, CALL_MSG, DIR_EGRESS, 0, 1, 2)
+DATA_SYSCALL(sendfile64, CALL_SENDFILE, DIR_EGRESS, 0, 2, 3)
+
+/* accept: the new fd is the return value; stash nothing but the kind. */
+static __always_inline int stash_kind(__u8 kind, __u32 fd)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct call_args a = {.kind = kind, .fd = fd};
+
+	if (skip_self(pid_tgid))
+		return 0;
+	bpf_map_update_elem(&calls, &pid_tgid, &a, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int accept_exit(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct call_args *a = bpf_map_lookup_elem(&calls, &pid_tgid);
+
+	if (!a)
+		return 0;
+	bool ok = a->kind == CALL_ACCEPT;
+	bpf_map_delete_elem(&calls, &pid_tgid);
+	if (ok && ret >= 0)
+		track(pid_tgid, ret, SIDE_SERVER);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int enter_accept4(void *ctx) { return stash_kind(CALL_ACCEPT, 0); }
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(void *ctx) { return accept_exit(EXIT_RET(ctx)); }
+SEC("tracepoint/syscalls/sys_enter_accept")
+int enter_accept(void *ctx) { return stash_kind(CALL_ACCEPT, 0); }
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept(void *ctx) { return accept_exit(EXIT_RET(ctx)); }
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(void *ctx) { return stash_kind(CALL_CONNECT, ENTER_ARG(ctx, 0)); }
+
+/* A non-blocking connect returns EINPROGRESS; the socket is tracked all the
+ * same, and its first write tells whether it is HTTP. */
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct call_args *a = bpf_map_lookup_elem(&calls, &pid_tgid);
+	long ret = EXIT_RET(ctx);
+
+	if (!a)
+		return 0;
+	bool ok = a->kind == CALL_CONNECT;
+	__u32 fd = a->fd;
+	bpf_map_delete_elem(&calls, &pid_tgid);
+	if (ok && (ret == 0 || ret == -EINPROGRESS))
+		track(pid_tgid, fd, SIDE_CLIENT);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct conn_key key = {.tgid = pid_tgid >> 32, .fd = ENTER_ARG(ctx, 0)};
+	struct conn_close_record *r;
+	struct conn *c;
+
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c)
+		return 0;
+	if (c->proto == PROTO_HTTP1) {
+		r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+		if (r) {
+			r->type = RECORD_CONN_CLOSE;
+			r->_pad0[0] = r->_pad0[1] = r->_pad0[2] = 0;
+			r->pid = key.tgid;
+			r->id = c->id;
+			r->ktime_ns = bpf_ktime_get_boot_ns();
+			r->pos[0] = c->pos[0];
+			r->pos[1] = c->pos[1];
+			bpf_ringbuf_submit(r, 0);
+		} else {
+			count_lost(&lost);
+		}
+	}
+	bpf_map_delete_elem(&conns, &key);
+	return 0;
+}

@@ -8,6 +8,7 @@ packages=(
   clang-19 llvm-19 libbpf-dev bpftool # BPF objects: go generate ./...
   iproute2                            # network namespaces and veth in tests
   procps                              # ps/pgrep used by tests
+  curl python3 nginx-light nodejs wrk # real servers and clients in tests and benchmarks
 )
 
 missing=()

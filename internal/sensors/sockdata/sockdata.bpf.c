@@ -69,7 +69,11 @@ struct conn {
 	__u16 family;
 	__u8 side;
 	__u8 proto;
-	__u32 _pad0;
+	/* Connections seeded from /proc may be mid-message when first seen:
+	 * this many syscalls that do not start a request are passed over
+	 * before the connection is given up as not HTTP. */
+	__u8 hunt;
+	__u8 _pad0[3];
 };
 
 struct conn_open_record {
@@ -399,6 +403,10 @@ static __always_inline int on_exit(long ret)
 		if (args.kind != CALL_SENDFILE && request_dir && is_request_start(s->data, captured)) {
 			c->proto = PROTO_HTTP1;
 			emit_open(c, pid_tgid, args.fd, args.enter_ns);
+		} else if (c->hunt > 0) {
+			c->hunt--;
+			c->pos[d & 1] += size;
+			return 0;
 		} else {
 			c->proto = PROTO_OTHER;
 			return 0;

@@ -34,7 +34,8 @@ type sockdataConn struct {
 	Family uint16
 	Side   uint8
 	Proto  uint8
-	Pad0   uint32
+	Hunt   uint8
+	Pad0   [3]uint8
 }
 
 type sockdataConnCloseRecord struct {

@@ -17,7 +17,10 @@ import (
 
 	"github.com/vigil-dev/vigil/internal/agent"
 	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/metrics"
+	"github.com/vigil-dev/vigil/internal/route"
 	"github.com/vigil-dev/vigil/internal/sensors/process"
+	"github.com/vigil-dev/vigil/internal/sensors/sockdata"
 )
 
 func newRunCmd() *cobra.Command {
@@ -50,24 +53,49 @@ variables, then flags; docs/configuration.md lists every key.`,
 	return cmd
 }
 
+// httpOptions turns the http config section into agent options.
+func httpOptions(c config.HTTP) (*agent.HTTPOptions, error) {
+	routes, err := route.NewMatcher(c.Routes)
+	if err != nil {
+		return nil, fmt.Errorf("config: http.routes: %w", err)
+	}
+	return &agent.HTTPOptions{
+		Sensor: sockdata.Options{
+			RingBytes: c.RingBufferBytes,
+			QueueLen:  c.QueueLength,
+			MaxConns:  uint32(c.MaxConnections),
+		},
+		Metrics:  metrics.HTTPOptions{MaxSeries: c.MaxSeries, Routes: routes},
+		MaxConns: c.MaxConnections,
+	}, nil
+}
+
 func runAgent(ctx context.Context, cfg config.Config) error {
 	log := slog.Default()
-	a, err := agent.New(agent.Options{
+	opts := agent.Options{
 		Logger:      log,
 		ExcludeSelf: true,
 		Process: process.Options{
 			RingBytes: cfg.Process.RingBufferBytes,
 			QueueLen:  cfg.Process.QueueLength,
 		},
-	})
+	}
+	if cfg.HTTP.Enabled {
+		h, err := httpOptions(cfg.HTTP)
+		if err != nil {
+			return err
+		}
+		opts.HTTP = h
+	}
+	a, err := agent.New(opts)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(a.Collectors()...)
 	reg.MustRegister(
-		a.Collector(),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -40,14 +40,20 @@ Kinds: ` + strings.Join(kindNames(), ", ") + `.`,
 				return err
 			}
 			w := export.NewWriter(cmd.OutOrStdout(), f.json)
-			a, err := agent.New(agent.Options{
+			opts := agent.Options{
 				ExcludeSelf: true,
 				Sinks: []agent.Sink{agent.SinkFunc(func(ev *event.Event) {
 					if filter(ev) {
 						w.Handle(ev)
 					}
 				})},
-			})
+			}
+			// Capture HTTP only when its events are wanted: it is the
+			// costlier sensor.
+			if len(f.kinds) == 0 || slices.Contains(f.kinds, string(event.KindHTTP)) {
+				opts.HTTP = &agent.HTTPOptions{}
+			}
+			a, err := agent.New(opts)
 			if err != nil {
 				return err
 			}

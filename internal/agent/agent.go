@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -17,8 +18,10 @@ import (
 	"github.com/vigil-dev/vigil/internal/bpfrt"
 	"github.com/vigil-dev/vigil/internal/event"
 	"github.com/vigil-dev/vigil/internal/kernel"
+	"github.com/vigil-dev/vigil/internal/metrics"
 	"github.com/vigil-dev/vigil/internal/proc"
 	"github.com/vigil-dev/vigil/internal/sensors/process"
+	"github.com/vigil-dev/vigil/internal/sensors/sockdata"
 )
 
 // Sink receives every event, in order, from the pipeline goroutine. It must
@@ -42,6 +45,8 @@ type Options struct {
 	ExcludeSelf bool
 	// Process configures the process sensor.
 	Process process.Options
+	// HTTP configures HTTP observability; nil disables it.
+	HTTP *HTTPOptions
 	// Sinks receive every event.
 	Sinks []Sink
 	// MaxAncestors bounds the lineage attached to exec events (default 16).
@@ -51,12 +56,24 @@ type Options struct {
 	ShutdownTimeout time.Duration
 }
 
+// HTTPOptions configure HTTP observability.
+type HTTPOptions struct {
+	Sensor sockdata.Options
+	// Metrics configures the RED metrics.
+	Metrics metrics.HTTPOptions
+	// MaxConns bounds the connections assembled in userspace.
+	MaxConns int
+}
+
 // Agent is a running set of sensors feeding sinks.
 type Agent struct {
 	opts    Options
 	log     *slog.Logger
 	table   *proc.Table
 	process *process.Sensor
+	sock    *sockdata.Sensor
+	http    *httpPipeline
+	httpM   *metrics.HTTP
 	clock   bpfrt.Clock
 	metrics *selfMetrics
 	ready   atomic.Bool
@@ -101,11 +118,51 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.metrics.queues = append(a.metrics.queues, a.process.Queue())
 	a.metrics.procLen = a.table.Len
+
+	if opts.HTTP != nil {
+		if err := a.startHTTP(*opts.HTTP); err != nil {
+			a.process.Close()
+			return nil, err
+		}
+	}
 	return a, nil
 }
 
-// Collector exports the agent's self-metrics.
-func (a *Agent) Collector() prometheus.Collector { return a.metrics }
+func (a *Agent) startHTTP(o HTTPOptions) error {
+	if o.MaxConns <= 0 {
+		o.MaxConns = 65536
+	}
+	o.Sensor.ExcludeSelf = a.opts.ExcludeSelf
+	var err error
+	a.sock, err = sockdata.New(o.Sensor)
+	if err != nil {
+		return err
+	}
+	skip := uint32(0)
+	if a.opts.ExcludeSelf {
+		skip = uint32(os.Getpid())
+	}
+	n, err := a.sock.Seed("/proc", skip)
+	if err != nil {
+		a.log.Warn("seeding existing connections was incomplete", "error", err)
+	}
+	a.log.Debug("seeded existing TCP connections", "count", n)
+	a.httpM = metrics.NewHTTP(o.Metrics)
+	a.http = newHTTPPipeline(a.table, a.clock, a.httpM, o.MaxConns, a.fanOut)
+	a.metrics.queues = append(a.metrics.queues, a.sock.Queue())
+	a.metrics.http = &a.http.stats
+	return nil
+}
+
+// Collectors export the agent's metrics: its own, and the RED metrics
+// when HTTP observability is on.
+func (a *Agent) Collectors() []prometheus.Collector {
+	cs := []prometheus.Collector{a.metrics}
+	if a.httpM != nil {
+		cs = append(cs, a.httpM)
+	}
+	return cs
+}
 
 // Table is the agent's process table.
 func (a *Agent) Table() *proc.Table { return a.table }
@@ -117,51 +174,107 @@ func (a *Agent) Ready() bool { return a.ready.Load() }
 // delivers what the kernel had already written, and returns. The kernel
 // objects are released by Close.
 func (a *Agent) Run(ctx context.Context) error {
-	q := a.process.Queue()
-	readErr := make(chan error, 1)
-	// The reader gets its own context: at shutdown it must keep reading
-	// until the ring is drained, not stop at once.
-	go func() { readErr <- q.Run(context.Background()) }()
+	queues := []*bpfrt.Queue{a.process.Queue()}
+	if a.sock != nil {
+		queues = append(queues, a.sock.Queue())
+	}
+	readErr := make(chan error, len(queues))
+	for _, q := range queues {
+		// Readers get their own context: at shutdown they must keep
+		// reading until the rings are drained, not stop at once.
+		go func() { readErr <- q.Run(context.Background()) }()
+	}
 
 	sweep := time.NewTicker(5 * time.Second)
 	defer sweep.Stop()
 	a.ready.Store(true)
 	defer a.ready.Store(false)
 
-	var rec process.Record
-	records := q.Records()
-	done := ctx.Done()
-	var deadline <-chan time.Time
-	for {
+	var (
+		prec     process.Record
+		srec     sockdata.Record
+		procRecs = a.process.Queue().Records()
+		sockRecs <-chan *bpfrt.Record
+		done     = ctx.Done()
+		deadline <-chan time.Time
+		open     = len(queues)
+		errs     []error
+	)
+	if a.sock != nil {
+		sockRecs = a.sock.Queue().Records()
+	}
+	for open > 0 {
 		select {
-		case r, ok := <-records:
+		case r, ok := <-procRecs:
 			if !ok {
-				return <-readErr
-			}
-			err := process.Decode(r.Bytes(), a.clock, &rec)
-			q.Release(r)
-			if err != nil {
-				a.metrics.decodeErrors.Add(1)
-				a.log.Debug("skipping malformed record", "error", err)
+				procRecs = nil
+				open--
+				errs = append(errs, <-readErr)
 				continue
 			}
-			a.handleProcess(&rec)
+			err := process.Decode(r.Bytes(), a.clock, &prec)
+			a.process.Queue().Release(r)
+			if err != nil {
+				a.metrics.decodeErrors.Add(1)
+				a.log.Debug("skipping malformed process record", "error", err)
+				continue
+			}
+			a.handleProcess(&prec)
+		case r, ok := <-sockRecs:
+			if !ok {
+				sockRecs = nil
+				open--
+				errs = append(errs, <-readErr)
+				continue
+			}
+			if err := sockdata.Decode(r.Bytes(), &srec); err != nil {
+				a.metrics.decodeErrors.Add(1)
+				a.log.Debug("skipping malformed sockdata record", "error", err)
+			} else {
+				a.http.handle(&srec) // srec.Data aliases r: release after
+			}
+			a.sock.Queue().Release(r)
 		case <-sweep.C:
 			a.table.Sweep(bpfrt.BootNow())
 		case <-done:
 			done = nil
-			if err := a.process.Detach(); err != nil {
-				a.log.Warn("detaching process sensor", "error", err)
-			}
-			if err := q.Drain(); err != nil {
-				a.log.Warn("draining process records", "error", err)
-				return errors.Join(q.Close(), <-readErr)
-			}
 			deadline = time.After(a.opts.ShutdownTimeout)
+			a.detachAndDrain(queues)
 		case <-deadline:
 			a.log.Warn("shutdown timeout: records still queued are not delivered")
-			return errors.Join(q.Close(), <-readErr)
+			for _, q := range queues {
+				q.Close()
+			}
+			return errors.Join(errs...)
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// detachAndDrain stops the kernel side, then asks every reader to deliver
+// what is left in its ring and stop.
+func (a *Agent) detachAndDrain(queues []*bpfrt.Queue) {
+	if err := a.process.Detach(); err != nil {
+		a.log.Warn("detaching process sensor", "error", err)
+	}
+	if a.sock != nil {
+		if err := a.sock.Detach(); err != nil {
+			a.log.Warn("detaching sockdata sensor", "error", err)
+		}
+	}
+	for _, q := range queues {
+		if err := q.Drain(); err != nil {
+			a.log.Warn("draining records", "source", q.Source(), "error", err)
+			q.Close()
+		}
+	}
+}
+
+// fanOut counts ev and hands it to every sink.
+func (a *Agent) fanOut(ev *event.Event) {
+	a.metrics.countEvent(ev.Kind)
+	for _, s := range a.opts.Sinks {
+		s.Handle(ev)
 	}
 }
 
@@ -182,13 +295,18 @@ func (a *Agent) handleProcess(rec *process.Record) {
 		a.table.Fill(p)
 		a.table.Exit(p.PID, bpfrt.BootNow())
 	}
-	a.metrics.countEvent(ev.Kind)
-	for _, s := range a.opts.Sinks {
-		s.Handle(ev)
+	a.fanOut(ev)
+	if ev.Kind == event.KindExit && a.http != nil {
+		// The kernel closed the process's sockets without close(2).
+		a.http.processExited(p.PID, rec.StartNs+ev.Exit.DurationNs)
 	}
 }
 
 // Close detaches and unloads every kernel object of the agent.
 func (a *Agent) Close() error {
-	return a.process.Close()
+	err := a.process.Close()
+	if a.sock != nil {
+		err = errors.Join(err, a.sock.Close())
+	}
+	return err
 }

@@ -26,6 +26,7 @@ type selfMetrics struct {
 	buildInfoDesc *prometheus.Desc
 	procDesc      *prometheus.Desc
 	procLen       func() int
+	http          *httpStats
 }
 
 func newSelfMetrics(log *slog.Logger) *selfMetrics {
@@ -82,6 +83,10 @@ func (m *selfMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(queueDropped), "queue")
 	ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(m.decodeErrors.Load()), "decode")
+	if m.http != nil {
+		ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(m.http.orphanData.Load()), "http_orphan_data")
+		ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(m.http.evicted.Load()), "http_conn_evicted")
+	}
 	ch <- prometheus.MustNewConstMetric(m.buildInfoDesc, prometheus.GaugeValue, 1, version.Version, version.Commit(), runtime.Version())
 	if m.procLen != nil {
 		ch <- prometheus.MustNewConstMetric(m.procDesc, prometheus.GaugeValue, float64(m.procLen()))

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vigil-dev/vigil/internal/route"
 )
 
 // Config is everything `vigil run` can be told. docs/configuration.md lists
@@ -23,6 +25,24 @@ type Config struct {
 	// /readyz.
 	Listen  string  `yaml:"listen"`
 	Process Process `yaml:"process"`
+	HTTP    HTTP    `yaml:"http"`
+}
+
+// HTTP configures HTTP observability.
+type HTTP struct {
+	// Enabled turns HTTP capture and RED metrics on.
+	Enabled bool `yaml:"enabled"`
+	// RingBufferBytes is the kernel ring buffer size of the socket sensor.
+	RingBufferBytes uint32 `yaml:"ring_buffer_bytes"`
+	// QueueLength is how many records wait in userspace.
+	QueueLength int `yaml:"queue_length"`
+	// MaxConnections bounds the connections tracked (kernel and userspace).
+	MaxConnections int `yaml:"max_connections"`
+	// Routes are route patterns (/users/{id}, /static/*) tried before the
+	// heuristic that collapses variable path segments.
+	Routes []string `yaml:"routes"`
+	// MaxSeries caps the label sets of each HTTP metric.
+	MaxSeries int `yaml:"max_series"`
 }
 
 // Process configures the process sensor.
@@ -40,6 +60,13 @@ func Default() Config {
 		Process: Process{
 			RingBufferBytes: 8 << 20,
 			QueueLength:     4096,
+		},
+		HTTP: HTTP{
+			Enabled:         true,
+			RingBufferBytes: 16 << 20,
+			QueueLength:     8192,
+			MaxConnections:  65536,
+			MaxSeries:       5000,
 		},
 	}
 }
@@ -60,6 +87,25 @@ var envVars = []envVar{
 	{"VIGIL_PROCESS_QUEUE_LENGTH", "process.queue_length", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		c.Process.QueueLength = n
+		return err
+	}},
+	{"VIGIL_HTTP_ENABLED", "http.enabled", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.HTTP.Enabled = b
+		return err
+	}},
+	{"VIGIL_HTTP_ROUTES", "http.routes", func(c *Config, v string) error {
+		c.HTTP.Routes = nil
+		for _, r := range strings.Split(v, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				c.HTTP.Routes = append(c.HTTP.Routes, r)
+			}
+		}
+		return nil
+	}},
+	{"VIGIL_HTTP_MAX_SERIES", "http.max_series", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		c.HTTP.MaxSeries = n
 		return err
 	}},
 }
@@ -158,6 +204,21 @@ func (c Config) Validate() error {
 	}
 	if q := c.Process.QueueLength; q < 1 || q > 1<<20 {
 		return fmt.Errorf("config: process.queue_length %d: want 1 to 1048576", q)
+	}
+	if rb := c.HTTP.RingBufferBytes; rb < 4096 || rb > 1<<30 || rb&(rb-1) != 0 {
+		return fmt.Errorf("config: http.ring_buffer_bytes %d: want a power of two from 4096 to 1073741824", rb)
+	}
+	if q := c.HTTP.QueueLength; q < 1 || q > 1<<20 {
+		return fmt.Errorf("config: http.queue_length %d: want 1 to 1048576", q)
+	}
+	if n := c.HTTP.MaxConnections; n < 16 || n > 1<<22 {
+		return fmt.Errorf("config: http.max_connections %d: want 16 to 4194304", n)
+	}
+	if n := c.HTTP.MaxSeries; n < 1 || n > 1<<20 {
+		return fmt.Errorf("config: http.max_series %d: want 1 to 1048576", n)
+	}
+	if _, err := route.NewMatcher(c.HTTP.Routes); err != nil {
+		return fmt.Errorf("config: http.routes: %w", err)
 	}
 	return nil
 }

@@ -94,6 +94,15 @@ func FormatText(ev *event.Event) string {
 		fmt.Fprintf(&b, " duration=%s", time.Duration(ev.Exit.DurationNs).Round(time.Microsecond))
 	case ev.Fork != nil:
 		fmt.Fprintf(&b, " child=%d", ev.Fork.ChildPID)
+	case ev.HTTP != nil:
+		h := ev.HTTP
+		fmt.Fprintf(&b, " %s %s %s %d %s", h.Side, h.Method, quoteArg(h.Path), h.Status,
+			time.Duration(h.DurationNs).Round(time.Microsecond))
+		fmt.Fprintf(&b, " %s:%d -> %s:%d", h.Local.Addr, h.Local.Port, h.Peer.Addr, h.Peer.Port)
+		if h.Route != "" && h.Route != h.Path {
+			b.WriteString(" route=")
+			b.WriteString(quoteArg(h.Route))
+		}
 	}
 	if p.ContainerID != "" {
 		id := p.ContainerID

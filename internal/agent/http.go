@@ -1,0 +1,164 @@
+package agent
+
+import (
+	"sync/atomic"
+
+	"github.com/vigil-dev/vigil/internal/bpfrt"
+	"github.com/vigil-dev/vigil/internal/event"
+	"github.com/vigil-dev/vigil/internal/metrics"
+	"github.com/vigil-dev/vigil/internal/proc"
+	"github.com/vigil-dev/vigil/internal/protocols/http1"
+	"github.com/vigil-dev/vigil/internal/requests"
+	"github.com/vigil-dev/vigil/internal/sensors/sockdata"
+)
+
+// httpConn is one tracked connection: its assembly and the process that
+// owns it, looked up once when the connection is first seen.
+type httpConn struct {
+	asm  *requests.Conn
+	proc event.Process
+}
+
+// httpStats count what the HTTP stage could not use; exported as
+// vigil_events_dropped_total stages.
+type httpStats struct {
+	orphanData atomic.Uint64 // data of a connection whose open record was lost
+	evicted    atomic.Uint64 // connections dropped at the MaxConns cap
+}
+
+// httpPipeline turns sockdata records into http events. It runs on the
+// agent's pipeline goroutine and is not safe for concurrent use.
+type httpPipeline struct {
+	table    *proc.Table
+	clock    bpfrt.Clock
+	metrics  *metrics.HTTP
+	emit     func(*event.Event)
+	maxConns int
+
+	conns map[uint64]*httpConn
+	byPID map[uint32]map[uint64]struct{}
+	stats httpStats
+
+	// Reused for every exchange: sinks must not keep events.
+	ev      event.Event
+	payload event.HTTP
+	onExch  func(*requests.Exchange)
+	current *httpConn
+}
+
+func newHTTPPipeline(table *proc.Table, clock bpfrt.Clock, m *metrics.HTTP, maxConns int, emit func(*event.Event)) *httpPipeline {
+	p := &httpPipeline{
+		table:    table,
+		clock:    clock,
+		metrics:  m,
+		emit:     emit,
+		maxConns: maxConns,
+		conns:    make(map[uint64]*httpConn),
+		byPID:    make(map[uint32]map[uint64]struct{}),
+	}
+	p.onExch = p.exchange // one closure for the pipeline's life, not per record
+	return p
+}
+
+func (p *httpPipeline) handle(rec *sockdata.Record) {
+	switch rec.Type {
+	case sockdata.ConnOpen:
+		p.open(rec)
+	case sockdata.Data:
+		c := p.conns[rec.ConnID]
+		if c == nil {
+			p.stats.orphanData.Add(1)
+			return
+		}
+		ch := http1.Chunk{Pos: rec.Pos, Size: rec.Size, Data: rec.Data, Enter: rec.EnterNs, Exit: rec.ExitNs}
+		p.current = c
+		if rec.Direction == sockdata.Ingress {
+			c.asm.Ingress(ch, p.onExch)
+		} else {
+			c.asm.Egress(ch, p.onExch)
+		}
+	case sockdata.ConnClose:
+		p.close(rec.ConnID, rec.KtimeNs)
+	}
+}
+
+func (p *httpPipeline) open(rec *sockdata.Record) {
+	if old := p.conns[rec.ConnID]; old != nil {
+		p.close(rec.ConnID, rec.KtimeNs)
+	}
+	if len(p.conns) >= p.maxConns {
+		// Evict one connection; map order is random, which is fair enough
+		// when the cap is only reached under abuse or leaks.
+		for id := range p.conns {
+			p.drop(id)
+			p.stats.evicted.Add(1)
+			break
+		}
+	}
+	side := requests.Server
+	if rec.Side == sockdata.Client {
+		side = requests.Client
+	}
+	c := &httpConn{asm: requests.NewConn(requests.ConnInfo{
+		ID: rec.ConnID, PID: rec.PID, TID: rec.TID, Side: side, Local: rec.Local, Peer: rec.Peer,
+	})}
+	if pr, ok := p.table.Lookup(rec.PID); ok {
+		c.proc = pr
+	} else {
+		c.proc = event.Process{PID: rec.PID, Args: []string{}}
+		p.table.Fill(&c.proc)
+	}
+	p.conns[rec.ConnID] = c
+	ids := p.byPID[rec.PID]
+	if ids == nil {
+		ids = make(map[uint64]struct{})
+		p.byPID[rec.PID] = ids
+	}
+	ids[rec.ConnID] = struct{}{}
+}
+
+// close ends a connection: a close-delimited response completes.
+func (p *httpPipeline) close(id, ts uint64) {
+	c := p.conns[id]
+	if c == nil {
+		return
+	}
+	p.current = c
+	c.asm.Close(ts, p.onExch)
+	p.drop(id)
+}
+
+func (p *httpPipeline) drop(id uint64) {
+	c := p.conns[id]
+	if c == nil {
+		return
+	}
+	delete(p.conns, id)
+	pid := c.asm.Info().PID
+	if ids := p.byPID[pid]; ids != nil {
+		delete(ids, id)
+		if len(ids) == 0 {
+			delete(p.byPID, pid)
+		}
+	}
+}
+
+// processExited closes the connections of a process that exited without
+// closing them: the kernel closes its fds with no close(2) to see.
+func (p *httpPipeline) processExited(pid uint32, ts uint64) {
+	for id := range p.byPID[pid] {
+		p.close(id, ts)
+	}
+}
+
+func (p *httpPipeline) exchange(x *requests.Exchange) {
+	c := p.current
+	ev := &p.ev
+	*ev = event.Event{Time: p.clock.Time(x.StartNs), Kind: event.KindHTTP, Process: c.proc}
+	ev.Process.TID = x.Conn.TID
+	requests.ToEvent(x, &p.payload)
+	ev.HTTP = &p.payload
+	p.metrics.Route(ev)
+	p.metrics.Observe(ev)
+	p.emit(ev)
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,8 +52,8 @@ type Options struct {
 	Sinks []Sink
 	// MaxAncestors bounds the lineage attached to exec events (default 16).
 	MaxAncestors int
-	// ShutdownTimeout bounds how long Run drains records after ctx ends
-	// (default 1s, so SIGTERM exits well within 2s).
+	// ShutdownTimeout bounds how long Run detaches and drains after ctx
+	// ends (default 1.5s, so SIGTERM exits within 2s).
 	ShutdownTimeout time.Duration
 }
 
@@ -89,7 +90,7 @@ func New(opts Options) (*Agent, error) {
 		opts.MaxAncestors = 16
 	}
 	if opts.ShutdownTimeout == 0 {
-		opts.ShutdownTimeout = time.Second
+		opts.ShutdownTimeout = 1500 * time.Millisecond
 	}
 	a := &Agent{opts: opts, log: opts.Logger, clock: bpfrt.NewClock()}
 	a.metrics = newSelfMetrics(a.log)
@@ -185,7 +186,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		go func() { readErr <- q.Run(context.Background()) }()
 	}
 
-	sweep := time.NewTicker(5 * time.Second)
+	sweep := time.NewTicker(time.Second)
 	defer sweep.Stop()
 	a.ready.Store(true)
 	defer a.ready.Store(false)
@@ -235,11 +236,17 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			a.sock.Queue().Release(r)
 		case <-sweep.C:
-			a.table.Sweep(bpfrt.BootNow())
+			now := bpfrt.BootNow()
+			a.table.Sweep(now)
+			if a.http != nil {
+				a.http.sweep(now)
+			}
 		case <-done:
 			done = nil
 			deadline = time.After(a.opts.ShutdownTimeout)
-			a.detachAndDrain(queues)
+			// Detaching takes a while (an RCU grace period per tracepoint);
+			// records keep being consumed meanwhile so no ring fills up.
+			go a.detachAndDrain(queues)
 		case <-deadline:
 			a.log.Warn("shutdown timeout: records still queued are not delivered")
 			for _, q := range queues {
@@ -254,20 +261,32 @@ func (a *Agent) Run(ctx context.Context) error {
 // detachAndDrain stops the kernel side, then asks every reader to deliver
 // what is left in its ring and stop.
 func (a *Agent) detachAndDrain(queues []*bpfrt.Queue) {
-	if err := a.process.Detach(); err != nil {
-		a.log.Warn("detaching process sensor", "error", err)
+	var wg sync.WaitGroup
+	for _, s := range a.sensors() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Detach(); err != nil {
+				a.log.Warn("detaching sensor", "error", err)
+			}
+		}()
 	}
-	if a.sock != nil {
-		if err := a.sock.Detach(); err != nil {
-			a.log.Warn("detaching sockdata sensor", "error", err)
-		}
-	}
+	wg.Wait()
 	for _, q := range queues {
 		if err := q.Drain(); err != nil {
 			a.log.Warn("draining records", "source", q.Source(), "error", err)
 			q.Close()
 		}
 	}
+}
+
+// sensors lists the running sensors.
+func (a *Agent) sensors() []interface{ Detach() error } {
+	ss := []interface{ Detach() error }{a.process}
+	if a.sock != nil {
+		ss = append(ss, a.sock)
+	}
+	return ss
 }
 
 // fanOut counts ev and hands it to every sink.

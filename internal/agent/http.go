@@ -2,6 +2,7 @@ package agent
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/vigil-dev/vigil/internal/bpfrt"
 	"github.com/vigil-dev/vigil/internal/event"
@@ -37,7 +38,12 @@ type httpPipeline struct {
 
 	conns map[uint64]*httpConn
 	byPID map[uint32]map[uint64]struct{}
-	stats httpStats
+	// exited holds processes that exited with connections still open, and
+	// when (CLOCK_BOOTTIME ns). Their connections are closed by sweep, not
+	// at once: exit records come from another ring buffer than socket
+	// records, so the last data of a connection may still be on its way.
+	exited map[uint32]uint64
+	stats  httpStats
 
 	// Reused for every exchange: sinks must not keep events.
 	ev      event.Event
@@ -55,6 +61,7 @@ func newHTTPPipeline(table *proc.Table, clock bpfrt.Clock, m *metrics.HTTP, maxC
 		maxConns: maxConns,
 		conns:    make(map[uint64]*httpConn),
 		byPID:    make(map[uint32]map[uint64]struct{}),
+		exited:   make(map[uint32]uint64),
 	}
 	p.onExch = p.exchange // one closure for the pipeline's life, not per record
 	return p
@@ -143,11 +150,30 @@ func (p *httpPipeline) drop(id uint64) {
 	}
 }
 
-// processExited closes the connections of a process that exited without
-// closing them: the kernel closes its fds with no close(2) to see.
+// exitGrace is how long connections of an exited process are kept for
+// records still in flight in the socket ring buffer.
+const exitGrace = 2 * time.Second
+
+// processExited notes that pid exited at ts. Connections it did not close
+// (the kernel closes a dying process's fds with no close(2) to see) are
+// closed by sweep after exitGrace.
 func (p *httpPipeline) processExited(pid uint32, ts uint64) {
-	for id := range p.byPID[pid] {
-		p.close(id, ts)
+	if len(p.byPID[pid]) > 0 {
+		p.exited[pid] = ts
+	}
+}
+
+// sweep closes the connections of processes that exited before now minus
+// exitGrace.
+func (p *httpPipeline) sweep(now uint64) {
+	for pid, ts := range p.exited {
+		if now < ts+uint64(exitGrace) {
+			continue
+		}
+		for id := range p.byPID[pid] {
+			p.close(id, ts)
+		}
+		delete(p.exited, pid)
 	}
 }
 

@@ -24,7 +24,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/bpftest"
 )
 
-var vigilBin string
+var vigilBin, goServerBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "vigil-e2e-")
@@ -37,6 +37,13 @@ func TestMain(m *testing.M) {
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build vigil:", err)
+		os.Exit(1)
+	}
+	goServerBin = filepath.Join(dir, "goserver")
+	build = exec.Command("go", "build", "-o", goServerBin, "./servers/goserver")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build goserver:", err)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -51,7 +51,7 @@ func hooks() []bpfrt.Hook {
 // Sensor owns the loaded programs, their links and the queue they feed.
 type Sensor struct {
 	coll  *ebpf.Collection
-	links bpfrt.Links
+	links *bpfrt.Links
 	queue *bpfrt.Queue
 }
 
@@ -104,9 +104,7 @@ func (s *Sensor) Queue() *bpfrt.Queue { return s.queue }
 
 // Detach stops the kernel side from producing records.
 func (s *Sensor) Detach() error {
-	err := s.links.Close()
-	s.links = nil
-	return err
+	return s.links.Close()
 }
 
 // Close detaches and unloads everything the sensor put in the kernel.

@@ -19,6 +19,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/metrics"
 	"github.com/vigil-dev/vigil/internal/route"
+	"github.com/vigil-dev/vigil/internal/selector"
 	"github.com/vigil-dev/vigil/internal/sensors/process"
 	"github.com/vigil-dev/vigil/internal/sensors/sockdata"
 )
@@ -59,6 +60,10 @@ func httpOptions(c config.HTTP) (*agent.HTTPOptions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: http.routes: %w", err)
 	}
+	sel, err := selector.New(c.Select, c.Exclude)
+	if err != nil {
+		return nil, fmt.Errorf("config: http.%w", err)
+	}
 	return &agent.HTTPOptions{
 		Sensor: sockdata.Options{
 			RingBytes: c.RingBufferBytes,
@@ -67,6 +72,7 @@ func httpOptions(c config.HTTP) (*agent.HTTPOptions, error) {
 		},
 		Metrics:  metrics.HTTPOptions{MaxSeries: c.MaxSeries, Routes: routes},
 		MaxConns: c.MaxConnections,
+		Selector: sel,
 	}, nil
 }
 

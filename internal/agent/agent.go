@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/kernel"
 	"github.com/vigil-dev/vigil/internal/metrics"
 	"github.com/vigil-dev/vigil/internal/proc"
+	"github.com/vigil-dev/vigil/internal/selector"
 	"github.com/vigil-dev/vigil/internal/sensors/process"
 	"github.com/vigil-dev/vigil/internal/sensors/sockdata"
 )
@@ -64,6 +65,8 @@ type HTTPOptions struct {
 	Metrics metrics.HTTPOptions
 	// MaxConns bounds the connections assembled in userspace.
 	MaxConns int
+	// Selector chooses what is instrumented; nil: everything.
+	Selector *selector.Selector
 }
 
 // Agent is a running set of sensors feeding sinks.
@@ -73,9 +76,11 @@ type Agent struct {
 	table   *proc.Table
 	process *process.Sensor
 	sock    *sockdata.Sensor
+	sel     *selector.Selector
 	http    *httpPipeline
 	httpM   *metrics.HTTP
 	clock   bpfrt.Clock
+	cgroup2 string
 	metrics *selfMetrics
 	ready   atomic.Bool
 }
@@ -107,6 +112,7 @@ func New(opts Options) (*Agent, error) {
 		a.log.Warn("no cgroup v2 mount found; cgroup ids of seeded processes stay unknown", "error", err)
 	}
 
+	a.cgroup2 = cg2
 	a.table = proc.NewTable(proc.TableOptions{Cgroup2Root: cg2})
 	// Attach first, seed second: a process that starts in between is then
 	// seen by both, never by neither.
@@ -133,17 +139,33 @@ func (a *Agent) startHTTP(o HTTPOptions) error {
 	if o.MaxConns <= 0 {
 		o.MaxConns = 65536
 	}
+	if o.Selector == nil {
+		o.Selector, _ = selector.New(selector.Rules{}, selector.Rules{}) // cannot fail
+	}
 	o.Sensor.ExcludeSelf = a.opts.ExcludeSelf
+	o.Sensor.SelectOnly = o.Selector.SelectOnly()
 	var err error
 	a.sock, err = sockdata.New(o.Sensor)
 	if err != nil {
 		return err
 	}
-	skip := uint32(0)
-	if a.opts.ExcludeSelf {
-		skip = uint32(os.Getpid())
+	a.sel = o.Selector
+	ports := a.sel.Ports()
+	for port, bits := range ports {
+		if err := a.sock.SetPort(port, uint8(bits)); err != nil {
+			return err
+		}
 	}
-	n, err := a.sock.Seed("/proc", skip)
+	marks := map[uint32]selector.Bits{}
+	if a.sel.HasProcessRules() {
+		for _, p := range a.table.Processes() {
+			marks[p.PID] = a.markProcess(&p)
+		}
+	}
+	self := uint32(os.Getpid())
+	n, err := a.sock.Seed("/proc", func(pid uint32, port uint16) bool {
+		return !(a.opts.ExcludeSelf && pid == self) && a.sel.Wanted(marks[pid], ports[port])
+	})
 	if err != nil {
 		a.log.Warn("seeding existing connections was incomplete", "error", err)
 	}
@@ -280,6 +302,20 @@ func (a *Agent) detachAndDrain(queues []*bpfrt.Queue) {
 	}
 }
 
+// markProcess applies the HTTP selection to process p in the kernel and
+// returns its marks.
+func (a *Agent) markProcess(p *event.Process) selector.Bits {
+	cgroupPath := ""
+	if a.sel.NeedsCgroupPath() && a.cgroup2 != "" && p.CgroupID != 0 {
+		cgroupPath, _ = proc.CgroupPathByID(a.cgroup2, p.CgroupID)
+	}
+	bits := a.sel.Process(p, cgroupPath)
+	if err := a.sock.SetProcess(p.PID, uint8(bits)); err != nil {
+		a.log.Warn("marking process for HTTP selection", "pid", p.PID, "error", err)
+	}
+	return bits
+}
+
 // sensors lists the running sensors.
 func (a *Agent) sensors() []interface{ Detach() error } {
 	ss := []interface{ Detach() error }{a.process}
@@ -307,12 +343,25 @@ func (a *Agent) handleProcess(rec *process.Record) {
 		a.table.Exec(*p, rec.StartNs)
 		a.table.Fill(p)
 		ev.Ancestors = a.table.Ancestors(p.PID, a.opts.MaxAncestors)
+		if a.sel != nil && a.sel.HasProcessRules() {
+			a.markProcess(p)
+		}
 	case event.KindFork:
 		a.table.Fill(p)
 		a.table.Fork(p.PID, ev.Fork.ChildPID, rec.StartNs)
+		if a.sel != nil && a.sel.HasProcessRules() {
+			if child, ok := a.table.Lookup(ev.Fork.ChildPID); ok {
+				a.markProcess(&child) // a forked worker is what its parent was
+			}
+		}
 	case event.KindExit:
 		a.table.Fill(p)
 		a.table.Exit(p.PID, bpfrt.BootNow())
+		if a.sel != nil && a.sel.HasProcessRules() {
+			if err := a.sock.SetProcess(p.PID, 0); err != nil {
+				a.log.Debug("unmarking exited process", "error", err)
+			}
+		}
 	}
 	a.fanOut(ev)
 	if ev.Kind == event.KindExit && a.http != nil {

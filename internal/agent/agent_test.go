@@ -37,6 +37,9 @@ func (r *recorder) Handle(ev *event.Event) {
 	case ev.Fork != nil:
 		x := *ev.Fork
 		c.Fork = &x
+	case ev.HTTP != nil:
+		x := *ev.HTTP
+		c.HTTP = &x
 	}
 	r.mu.Lock()
 	r.evs = append(r.evs, c)

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vigil-dev/vigil/internal/route"
+	"github.com/vigil-dev/vigil/internal/selector"
 )
 
 // Config is everything `vigil run` can be told. docs/configuration.md lists
@@ -43,6 +44,10 @@ type HTTP struct {
 	Routes []string `yaml:"routes"`
 	// MaxSeries caps the label sets of each HTTP metric.
 	MaxSeries int `yaml:"max_series"`
+	// Select, when any rule is set, limits instrumentation to the
+	// processes and ports it matches; Exclude removes what it matches.
+	Select  selector.Rules `yaml:"select"`
+	Exclude selector.Rules `yaml:"exclude"`
 }
 
 // Process configures the process sensor.
@@ -219,6 +224,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := route.NewMatcher(c.HTTP.Routes); err != nil {
 		return fmt.Errorf("config: http.routes: %w", err)
+	}
+	if _, err := selector.New(c.HTTP.Select, c.HTTP.Exclude); err != nil {
+		return fmt.Errorf("config: http.%w", err)
 	}
 	return nil
 }

@@ -59,6 +59,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 		"queue zero":         {file: "process:\n  queue_length: 0\n", want: "process.queue_length"},
 		"env not a number":   {env: map[string]string{"VIGIL_PROCESS_RING_BUFFER_BYTES": "big"}, want: "process.ring_buffer_bytes"},
 		"not yaml":           {file: "{[", want: "vigil.yaml"},
+		"bad exe glob":       {file: "http:\n  select:\n    executables: ['[x']\n", want: "http.select.executables"},
+		"unknown select key": {file: "http:\n  select:\n    exe: [x]\n", want: "exe"},
+		"bad route":          {file: "http:\n  routes: ['/a/{']\n", want: "http.routes"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := ""

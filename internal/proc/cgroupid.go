@@ -16,12 +16,12 @@ import (
 // bpf_get_current_cgroup_id returns.
 const fileidKernfs = 0xfe
 
-// cgroupPathByID resolves a kernel cgroup id to its path below the cgroup2
+// CgroupPathByID resolves a kernel cgroup id to its path below the cgroup2
 // mount without any process to ask: the process an event came from may have
 // exited before the event is handled. open_by_handle_at (needs
 // CAP_DAC_READ_SEARCH) opens the cgroup directory from its id in O(1), and
 // /proc/self/fd tells where it is.
-func cgroupPathByID(cgroup2Root string, id uint64) (string, error) {
+func CgroupPathByID(cgroup2Root string, id uint64) (string, error) {
 	mnt, err := unix.Open(cgroup2Root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", fmt.Errorf("open cgroup2 root %s: %w", cgroup2Root, err)

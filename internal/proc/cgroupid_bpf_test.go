@@ -108,17 +108,17 @@ func TestCgroupPathByID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := cgroupPathByID(root, fi.Sys().(*syscall.Stat_t).Ino)
+	got, err := CgroupPathByID(root, fi.Sys().(*syscall.Stat_t).Ino)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := strings.TrimPrefix(dir, filepath.Clean(root)); got != want {
 		t.Errorf("path of cgroup id: want %q, got %q", want, got)
 	}
-	if p, err := cgroupPathByID(root, 1); err != nil || p != "/" {
+	if p, err := CgroupPathByID(root, 1); err != nil || p != "/" {
 		t.Errorf("root cgroup (id 1): %q, %v", p, err)
 	}
-	if _, err := cgroupPathByID(root, 1<<62); err == nil {
+	if _, err := CgroupPathByID(root, 1<<62); err == nil {
 		t.Error("a nonexistent cgroup id resolved")
 	}
 }

@@ -186,7 +186,7 @@ func (t *Table) containerIDByCgroupID(cgroupID uint64) string {
 	if cgroupID == 0 || t.cgroup2Root == "" {
 		return ""
 	}
-	path, err := cgroupPathByID(t.cgroup2Root, cgroupID)
+	path, err := CgroupPathByID(t.cgroup2Root, cgroupID)
 	if err != nil {
 		return "" // removed already: we learnt nothing, cache nothing
 	}
@@ -277,6 +277,19 @@ func (t *Table) Lookup(pid uint32) (event.Process, bool) {
 		return event.Process{}, false
 	}
 	return e.snapshot(), true
+}
+
+// Processes returns a snapshot of every live (not exited) process.
+func (t *Table) Processes() []event.Process {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]event.Process, 0, len(t.procs))
+	for _, e := range t.procs {
+		if !e.exited {
+			out = append(out, e.snapshot())
+		}
+	}
+	return out
 }
 
 // Ancestors returns up to limit (0 means DefaultMaxAncestors) ancestors of

@@ -37,9 +37,12 @@ const (
 
 // Seed tracks the TCP connections processes already had when the sensor
 // started, so keep-alive connections opened before vigil are not missed.
-// Call it after New (connections accepted meanwhile are tracked by the
-// kernel and not overwritten). It returns how many it added.
-func (s *Sensor) Seed(procRoot string, skipPID uint32) (int, error) {
+// Call it after New and after marking processes and ports (connections
+// accepted meanwhile are tracked by the kernel and not overwritten). want
+// applies the selection as the kernel would: the process, and the local
+// port of servers or the peer port of clients. It returns how many it
+// added.
+func (s *Sensor) Seed(procRoot string, want func(pid uint32, port uint16) bool) (int, error) {
 	conns := s.coll.Maps["conns"]
 	entries, err := os.ReadDir(procRoot)
 	if err != nil {
@@ -58,7 +61,7 @@ func (s *Sensor) Seed(procRoot string, skipPID uint32) (int, error) {
 	)
 	for _, e := range entries {
 		pid64, err := strconv.ParseUint(e.Name(), 10, 32)
-		if err != nil || uint32(pid64) == skipPID {
+		if err != nil {
 			continue
 		}
 		pidDir := filepath.Join(procRoot, e.Name())
@@ -106,9 +109,12 @@ func (s *Sensor) Seed(procRoot string, skipPID uint32) (int, error) {
 			if err != nil {
 				continue
 			}
-			side := uint8(sockdataSideSIDE_CLIENT)
+			side, port := uint8(sockdataSideSIDE_CLIENT), sk.peer.Port()
 			if ns.listen[sk.local.Port()] {
-				side = uint8(sockdataSideSIDE_SERVER)
+				side, port = uint8(sockdataSideSIDE_SERVER), sk.local.Port()
+			}
+			if want != nil && !want(uint32(pid64), port) {
+				continue
 			}
 			nextID++
 			c := sockdataConn{Id: nextID, Side: side, Hunt: seedHunt, Local: toEndpoint(sk.local), Peer: toEndpoint(sk.peer), Family: 2}

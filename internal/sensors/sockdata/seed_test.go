@@ -69,7 +69,7 @@ func TestSeedExistingKeepAliveConnection(t *testing.T) {
 	get("/before") // opens the connection before the sensor exists
 
 	c := startSensor(t)
-	n, err := c.s.Seed("/proc", 0)
+	n, err := c.s.Seed("/proc", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,9 @@ type Options struct {
 	QueueLen int
 	// MaxConns bounds the tracked connections (LRU). Default 65536.
 	MaxConns uint32
+	// SelectOnly tracks only connections of processes and ports marked
+	// Select (SetProcess, SetPort); otherwise all but those marked Exclude.
+	SelectOnly bool
 }
 
 // dataSyscalls are the syscalls whose entry and exit are both hooked, by
@@ -78,7 +81,7 @@ func New(opts Options) (*Sensor, error) {
 		self = uint32(os.Getpid())
 	}
 	coll, err := bpfrt.Load(spec, bpfrt.LoadOptions{
-		Constants: map[string]any{"filter_tgid": self},
+		Constants: map[string]any{"filter_tgid": self, "select_only": boolByte(opts.SelectOnly)},
 		MapSizes:  map[string]uint32{"events": opts.RingBytes, "conns": opts.MaxConns},
 	})
 	if err != nil {
@@ -99,12 +102,50 @@ func New(opts Options) (*Sensor, error) {
 	return s, nil
 }
 
+// SetProcess marks process tgid for selection (bits of selector.Bits: 1
+// select, 2 exclude); 0 removes the mark. New connections see it at once.
+func (s *Sensor) SetProcess(tgid uint32, bits uint8) error {
+	m := s.coll.Maps["sel_procs"]
+	if bits == 0 {
+		if err := m.Delete(tgid); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("unmark process %d: %w", tgid, err)
+		}
+		return nil
+	}
+	if err := m.Put(tgid, bits); err != nil {
+		return fmt.Errorf("mark process %d: %w", tgid, err)
+	}
+	return nil
+}
+
+// SetPort marks a port like SetProcess marks a process.
+func (s *Sensor) SetPort(port uint16, bits uint8) error {
+	m := s.coll.Maps["sel_ports"]
+	if bits == 0 {
+		if err := m.Delete(port); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("unmark port %d: %w", port, err)
+		}
+		return nil
+	}
+	if err := m.Put(port, bits); err != nil {
+		return fmt.Errorf("mark port %d: %w", port, err)
+	}
+	return nil
+}
+
 // Queue is where the sensor's raw records arrive; decode them with Decode.
 func (s *Sensor) Queue() *bpfrt.Queue { return s.queue }
 
 // Detach stops the kernel side from producing records.
 func (s *Sensor) Detach() error {
 	return s.links.Close()
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Close detaches and unloads everything the sensor put in the kernel.

@@ -18,6 +18,34 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* The vigil process itself is never traced (0: trace everything). */
 volatile const __u32 filter_tgid = 0;
 
+/*
+ * Selection, decided once per connection at accept/connect. Userspace
+ * resolves executable, pid, cgroup and container selectors to process ids
+ * and keeps these maps current. With select_only set, a connection is
+ * tracked only when its process or port is selected; excluded processes
+ * and ports are never tracked.
+ */
+volatile const __u8 select_only = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);  /* tgid */
+	__type(value, __u8); /* SEL_* bits */
+} sel_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u16);  /* port: local for servers, peer for clients */
+	__type(value, __u8); /* SEL_* bits */
+} sel_ports SEC(".maps");
+
+enum sel_bits {
+	SEL_SELECT = 1 << 0,
+	SEL_EXCLUDE = 1 << 1,
+};
+
 #define CAPTURE_LEN 4096 /* bytes of one syscall sent to userspace, at most */
 #define MAX_IOVS 8       /* iovec entries looked at per vectored syscall */
 
@@ -181,6 +209,7 @@ const enum direction *_unused_dir __attribute__((unused));
 const enum data_flags *_unused_flags __attribute__((unused));
 const struct conn_key *_unused_key __attribute__((unused));
 const struct conn *_unused_conn __attribute__((unused));
+const enum sel_bits *_unused_sel __attribute__((unused));
 
 static __always_inline bool skip_self(__u64 pid_tgid)
 {
@@ -234,6 +263,18 @@ static __always_inline bool fill_endpoints(struct conn *c, struct sock *sk)
 	return false;
 }
 
+/* wanted applies the selection to a new connection. */
+static __always_inline bool wanted(__u32 tgid, __u16 port)
+{
+	__u8 *p = bpf_map_lookup_elem(&sel_procs, &tgid);
+	__u8 *q = bpf_map_lookup_elem(&sel_ports, &port);
+	__u8 bits = (p ? *p : 0) | (q ? *q : 0);
+
+	if (bits & SEL_EXCLUDE)
+		return false;
+	return !select_only || (bits & SEL_SELECT);
+}
+
 /* track starts following fd as a new connection of the given side. */
 static __always_inline void track(__u64 pid_tgid, __u32 fd, __u8 side)
 {
@@ -242,6 +283,8 @@ static __always_inline void track(__u64 pid_tgid, __u32 fd, __u8 side)
 	struct sock *sk = tcp_sock_of(fd);
 
 	if (!sk || !fill_endpoints(&c, sk))
+		return;
+	if (!wanted(key.tgid, side == SIDE_SERVER ? c.local.port : c.peer.port))
 		return;
 	c.id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
 	c.sk = (__u64)sk;

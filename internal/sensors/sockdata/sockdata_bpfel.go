@@ -111,6 +111,13 @@ type sockdataEndpoint struct {
 	Pad0 uint16
 }
 
+type sockdataSelBits uint32
+
+const (
+	sockdataSelBitsSEL_SELECT  sockdataSelBits = 1
+	sockdataSelBitsSEL_EXCLUDE sockdataSelBits = 2
+)
+
 type sockdataSide uint32
 
 const (
@@ -127,6 +134,8 @@ const (
 	sockdataMapEvents           = "events"
 	sockdataMapLost             = "lost"
 	sockdataMapScratch          = "scratch"
+	sockdataMapSelPorts         = "sel_ports"
+	sockdataMapSelProcs         = "sel_procs"
 	sockdataProgEnterAccept     = "enter_accept"
 	sockdataProgEnterAccept4    = "enter_accept4"
 	sockdataProgEnterClose      = "enter_close"
@@ -159,9 +168,11 @@ const (
 	sockdataVarUnusedFlags      = "_unused_flags"
 	sockdataVarUnusedKey        = "_unused_key"
 	sockdataVarUnusedOpen       = "_unused_open"
+	sockdataVarUnusedSel        = "_unused_sel"
 	sockdataVarUnusedSide       = "_unused_side"
 	sockdataVarFilterTgid       = "filter_tgid"
 	sockdataVarNextConnId       = "next_conn_id"
+	sockdataVarSelectOnly       = "select_only"
 )
 
 // loadSockdata returns the embedded CollectionSpec for sockdata.
@@ -237,11 +248,13 @@ type sockdataProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockdataMapSpecs struct {
-	Calls   *ebpf.MapSpec `ebpf:"calls"`
-	Conns   *ebpf.MapSpec `ebpf:"conns"`
-	Events  *ebpf.MapSpec `ebpf:"events"`
-	Lost    *ebpf.MapSpec `ebpf:"lost"`
-	Scratch *ebpf.MapSpec `ebpf:"scratch"`
+	Calls    *ebpf.MapSpec `ebpf:"calls"`
+	Conns    *ebpf.MapSpec `ebpf:"conns"`
+	Events   *ebpf.MapSpec `ebpf:"events"`
+	Lost     *ebpf.MapSpec `ebpf:"lost"`
+	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
+	SelPorts *ebpf.MapSpec `ebpf:"sel_ports"`
+	SelProcs *ebpf.MapSpec `ebpf:"sel_procs"`
 }
 
 // sockdataVariableSpecs contains global variables before they are loaded into the kernel.
@@ -255,9 +268,11 @@ type sockdataVariableSpecs struct {
 	UnusedFlags *ebpf.VariableSpec `ebpf:"_unused_flags"`
 	UnusedKey   *ebpf.VariableSpec `ebpf:"_unused_key"`
 	UnusedOpen  *ebpf.VariableSpec `ebpf:"_unused_open"`
+	UnusedSel   *ebpf.VariableSpec `ebpf:"_unused_sel"`
 	UnusedSide  *ebpf.VariableSpec `ebpf:"_unused_side"`
 	FilterTgid  *ebpf.VariableSpec `ebpf:"filter_tgid"`
 	NextConnId  *ebpf.VariableSpec `ebpf:"next_conn_id"`
+	SelectOnly  *ebpf.VariableSpec `ebpf:"select_only"`
 }
 
 // sockdataObjects contains all objects after they have been loaded into the kernel.
@@ -280,11 +295,13 @@ func (o *sockdataObjects) Close() error {
 //
 // It can be passed to loadSockdataObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockdataMaps struct {
-	Calls   *ebpf.Map `ebpf:"calls"`
-	Conns   *ebpf.Map `ebpf:"conns"`
-	Events  *ebpf.Map `ebpf:"events"`
-	Lost    *ebpf.Map `ebpf:"lost"`
-	Scratch *ebpf.Map `ebpf:"scratch"`
+	Calls    *ebpf.Map `ebpf:"calls"`
+	Conns    *ebpf.Map `ebpf:"conns"`
+	Events   *ebpf.Map `ebpf:"events"`
+	Lost     *ebpf.Map `ebpf:"lost"`
+	Scratch  *ebpf.Map `ebpf:"scratch"`
+	SelPorts *ebpf.Map `ebpf:"sel_ports"`
+	SelProcs *ebpf.Map `ebpf:"sel_procs"`
 }
 
 func (m *sockdataMaps) Close() error {
@@ -294,6 +311,8 @@ func (m *sockdataMaps) Close() error {
 		m.Events,
 		m.Lost,
 		m.Scratch,
+		m.SelPorts,
+		m.SelProcs,
 	)
 }
 
@@ -308,9 +327,11 @@ type sockdataVariables struct {
 	UnusedFlags *ebpf.Variable `ebpf:"_unused_flags"`
 	UnusedKey   *ebpf.Variable `ebpf:"_unused_key"`
 	UnusedOpen  *ebpf.Variable `ebpf:"_unused_open"`
+	UnusedSel   *ebpf.Variable `ebpf:"_unused_sel"`
 	UnusedSide  *ebpf.Variable `ebpf:"_unused_side"`
 	FilterTgid  *ebpf.Variable `ebpf:"filter_tgid"`
 	NextConnId  *ebpf.Variable `ebpf:"next_conn_id"`
+	SelectOnly  *ebpf.Variable `ebpf:"select_only"`
 }
 
 // sockdataPrograms contains all programs after they have been loaded into the kernel.

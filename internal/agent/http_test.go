@@ -1,0 +1,190 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-dev/vigil/internal/bpftest"
+	"github.com/vigil-dev/vigil/internal/event"
+	"github.com/vigil-dev/vigil/internal/selector"
+)
+
+func startHTTPAgent(t *testing.T, sel *selector.Selector) *recorder {
+	t.Helper()
+	bpftest.Require(t)
+	leaks := bpftest.NewLeakCheck(t)
+	rec := &recorder{}
+	a, err := New(Options{Sinks: []Sink{rec}, HTTP: &HTTPOptions{Selector: sel}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaks.Record()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent run: %v", err)
+		}
+		if err := a.Close(); err != nil {
+			t.Errorf("agent close: %v", err)
+		}
+	})
+	return rec
+}
+
+func listen(t *testing.T) (net.Listener, uint16) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln, uint16(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func curl(t *testing.T, url string) {
+	t.Helper()
+	if out, err := exec.Command("curl", "-sS", "-o", "/dev/null", url).CombinedOutput(); err != nil {
+		t.Fatalf("curl %s: %v %s", url, err, out)
+	}
+}
+
+// count returns the http events of side whose server port is port.
+func (r *recorder) count(side string, port uint16, comm string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, ev := range r.evs {
+		if ev.Kind != event.KindHTTP || ev.HTTP.Side != side || (comm != "" && ev.Process.Comm != comm) {
+			continue
+		}
+		serverPort := ev.HTTP.Local.Port
+		if side == event.SideClient {
+			serverPort = ev.HTTP.Peer.Port
+		}
+		if serverPort == port {
+			n++
+		}
+	}
+	return n
+}
+
+// TestHTTPSelectionInKernel: select ports A and C, exclude python. The Go
+// server on A is seen; the one on B is not; python on C is excluded, but
+// curl's requests to it are selected by port.
+func TestHTTPSelectionInKernel(t *testing.T) {
+	for _, tool := range []string{"curl", "python3"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			bpftest.SkipOrFail(t, tool+" is not installed")
+		}
+	}
+	lnA, portA := listen(t)
+	lnB, portB := listen(t)
+	lnC, portC := listen(t)
+	lnC.Close() // python binds it
+	sel, err := selector.New(selector.Rules{Ports: []uint16{portA, portC}}, selector.Rules{Executables: []string{"python3*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := startHTTPAgent(t, sel)
+
+	for _, ln := range []net.Listener{lnA, lnB} {
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+	}
+	py := exec.Command("python3", "-c", fmt.Sprintf(`
+import http.server, sys
+srv = http.server.HTTPServer(("127.0.0.1", %d), http.server.SimpleHTTPRequestHandler)
+print("ready", flush=True)
+srv.serve_forever()`, portC))
+	py.Dir = t.TempDir()
+	out, _ := py.StdoutPipe()
+	if err := py.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { py.Process.Kill(); py.Wait() })
+	if line, _ := bufio.NewReader(out).ReadString('\n'); !strings.HasPrefix(line, "ready") {
+		t.Fatalf("python: %q", line)
+	}
+
+	for _, port := range []uint16{portA, portB, portC} {
+		for range 3 {
+			curl(t, fmt.Sprintf("http://127.0.0.1:%d/x", port))
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for rec.count(event.SideClient, portC, "curl") < 3 || rec.count(event.SideServer, portA, "") < 3 {
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // anything unwanted would have come by now
+	for _, c := range []struct {
+		side string
+		port uint16
+		comm string
+		want int
+	}{
+		{event.SideServer, portA, "", 3},
+		{event.SideClient, portA, "curl", 3},
+		{event.SideServer, portB, "", 0},
+		{event.SideClient, portB, "curl", 0},
+		{event.SideServer, portC, "", 0},
+		{event.SideClient, portC, "curl", 3},
+	} {
+		if got := rec.count(c.side, c.port, c.comm); got != c.want {
+			t.Errorf("%s events for port %d: got %d, want %d", c.side, c.port, got, c.want)
+		}
+	}
+}
+
+// TestHTTPEventFields checks one exchange end to end through the agent.
+func TestHTTPEventFields(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		bpftest.SkipOrFail(t, "curl is not installed")
+	}
+	rec := startHTTPAgent(t, nil)
+	ln, port := listen(t)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		w.WriteHeader(http.StatusTeapot)
+		io.WriteString(w, "short and stout")
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	start := time.Now()
+	curl(t, fmt.Sprintf("http://127.0.0.1:%d/users/12345/orders?token=secret", port))
+	elapsed := time.Since(start)
+
+	ev := waitFor(t, rec, "server http event", func(e *event.Event) bool {
+		return e.Kind == event.KindHTTP && e.HTTP.Side == event.SideServer && e.HTTP.Local.Port == port
+	})
+	h := ev.HTTP
+	if h.Method != "GET" || h.Path != "/users/12345/orders" || h.Route != "/users/{id}/orders" || h.Status != 418 ||
+		h.ResponseBodyBytes != uint64(len("short and stout")) || h.Host != fmt.Sprintf("127.0.0.1:%d", port) {
+		t.Errorf("http fields: %+v", *h)
+	}
+	if d := time.Duration(h.DurationNs); d < 20*time.Millisecond || d > elapsed {
+		t.Errorf("server duration %v: want between the handler's 20ms and curl's %v", d, elapsed)
+	}
+	if ev.Process.Service == "" || ev.Process.Exe == "" || h.Peer.Addr != "127.0.0.1" {
+		t.Errorf("process/peer: %+v %+v", ev.Process, h.Peer)
+	}
+	cl := waitFor(t, rec, "client http event", func(e *event.Event) bool {
+		return e.Kind == event.KindHTTP && e.HTTP.Side == event.SideClient && e.HTTP.Peer.Port == port
+	})
+	if cl.Process.Comm != "curl" || cl.HTTP.Status != 418 || cl.HTTP.DurationNs < h.DurationNs {
+		t.Errorf("client event: comm %q status %d duration %d (server %d)", cl.Process.Comm, cl.HTTP.Status, cl.HTTP.DurationNs, h.DurationNs)
+	}
+}

@@ -174,6 +174,7 @@ func (a *Agent) startHTTP(o HTTPOptions) error {
 	a.http = newHTTPPipeline(a.table, a.clock, a.httpM, o.MaxConns, a.fanOut)
 	a.metrics.queues = append(a.metrics.queues, a.sock.Queue())
 	a.metrics.http = &a.http.stats
+	a.metrics.classified = a.sock.Classified
 	return nil
 }
 

@@ -20,11 +20,27 @@ type httpConn struct {
 	proc event.Process
 }
 
-// httpStats count what the HTTP stage could not use; exported as
-// vigil_events_dropped_total stages.
+// httpStats count what the HTTP stage could not use. orphanData and
+// evicted are vigil_events_dropped_total stages; the parse counters of
+// ended connections are vigil_http_parse_errors_total.
 type httpStats struct {
 	orphanData atomic.Uint64 // data of a connection whose open record was lost
 	evicted    atomic.Uint64 // connections dropped at the MaxConns cap
+
+	unknown    atomic.Uint64 // message starts that were not HTTP/1
+	desyncs    atomic.Uint64 // framing lost (malformed, oversized, uncaptured framing bytes)
+	incomplete atomic.Uint64 // messages cut short
+	unanswered atomic.Uint64 // requests that never got a response
+	orphans    atomic.Uint64 // responses to no known request
+}
+
+// add folds the counters of an ended connection into the totals.
+func (s *httpStats) add(c requests.Stats) {
+	s.unknown.Add(c.Requests.Unknown + c.Responses.Unknown)
+	s.desyncs.Add(c.Requests.Desyncs + c.Responses.Desyncs)
+	s.incomplete.Add(c.Requests.Incomplete + c.Responses.Incomplete)
+	s.unanswered.Add(c.Unanswered + c.Overflow)
+	s.orphans.Add(c.Orphans)
 }
 
 // httpPipeline turns sockdata records into http events. It runs on the
@@ -141,6 +157,7 @@ func (p *httpPipeline) drop(id uint64) {
 		return
 	}
 	delete(p.conns, id)
+	p.stats.add(c.asm.Stats())
 	pid := c.asm.Info().PID
 	if ids := p.byPID[pid]; ids != nil {
 		delete(ids, id)

@@ -27,6 +27,9 @@ type selfMetrics struct {
 	procDesc      *prometheus.Desc
 	procLen       func() int
 	http          *httpStats
+	classified    func() (http1, other uint64, err error)
+	connsDesc     *prometheus.Desc
+	parseDesc     *prometheus.Desc
 }
 
 func newSelfMetrics(log *slog.Logger) *selfMetrics {
@@ -45,6 +48,10 @@ func newSelfMetrics(log *slog.Logger) *selfMetrics {
 			"Build information; the value is always 1.", []string{"version", "commit", "goversion"}, nil),
 		procDesc: prometheus.NewDesc("vigil_process_table_entries",
 			"Processes in vigil's process table, including recently exited ones kept for lineage.", nil, nil),
+		connsDesc: prometheus.NewDesc("vigil_http_connections_total",
+			"TCP connections classified by their first bytes: http1 is captured, other (TLS, databases, malformed) is not.", []string{"protocol"}, nil),
+		parseDesc: prometheus.NewDesc("vigil_http_parse_errors_total",
+			"Problems met assembling HTTP exchanges, counted when the connection ends.", []string{"reason"}, nil),
 	}
 	for _, k := range event.AllKinds {
 		m.events[k] = new(atomic.Uint64)
@@ -65,6 +72,8 @@ func (m *selfMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.receivedDesc
 	ch <- m.buildInfoDesc
 	ch <- m.procDesc
+	ch <- m.connsDesc
+	ch <- m.parseDesc
 }
 
 func (m *selfMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -83,9 +92,23 @@ func (m *selfMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(queueDropped), "queue")
 	ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(m.decodeErrors.Load()), "decode")
-	if m.http != nil {
-		ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(m.http.orphanData.Load()), "http_orphan_data")
-		ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(m.http.evicted.Load()), "http_conn_evicted")
+	if h := m.http; h != nil {
+		ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(h.orphanData.Load()), "http_orphan_data")
+		ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(h.evicted.Load()), "http_conn_evicted")
+		for reason, c := range map[string]*atomic.Uint64{
+			"unknown": &h.unknown, "desync": &h.desyncs, "incomplete": &h.incomplete,
+			"unanswered": &h.unanswered, "orphan_response": &h.orphans,
+		} {
+			ch <- prometheus.MustNewConstMetric(m.parseDesc, prometheus.CounterValue, float64(c.Load()), reason)
+		}
+	}
+	if m.classified != nil {
+		if h1, other, err := m.classified(); err != nil {
+			m.log.Warn("reading connection classification counters", "error", err)
+		} else {
+			ch <- prometheus.MustNewConstMetric(m.connsDesc, prometheus.CounterValue, float64(h1), "http1")
+			ch <- prometheus.MustNewConstMetric(m.connsDesc, prometheus.CounterValue, float64(other), "other")
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(m.buildInfoDesc, prometheus.GaugeValue, 1, version.Version, version.Commit(), runtime.Version())
 	if m.procLen != nil {

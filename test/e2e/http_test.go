@@ -333,3 +333,60 @@ func TestHTTPMetricsExactAcrossServers(t *testing.T) {
 		}
 	}
 }
+
+// TestMalformedAndNonHTTPTraffic sends binary and malformed traffic to a
+// real server vigil watches: it is counted, the valid request next to it
+// is still counted exactly, and vigil stays healthy.
+func TestMalformedAndNonHTTPTraffic(t *testing.T) {
+	addr := freePort(t)
+	v := startVigil(t, "vigil running", "run", "--listen", addr)
+	defer v.stop()
+	srv := startServer(t, "e2e-malformed", exec.Command(goServerBin))
+	metricsURL := "http://" + addr + "/metrics"
+	_, before := httpGet(t, metricsURL)
+	otherBefore := metricValue(t, before, `vigil_http_connections_total{protocol="other"}`)
+	parseBefore := 0.0
+	for _, r := range []string{"unknown", "desync", "incomplete", "unanswered", "orphan_response"} {
+		parseBefore += metricValue(t, before, fmt.Sprintf(`vigil_http_parse_errors_total{reason=%q}`, r))
+	}
+
+	send := func(payload string) {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", srv.port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte(payload))
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		io.Copy(io.Discard, c) // until the server closes or the deadline
+	}
+	// A TLS ClientHello-like start: not HTTP, never captured.
+	send("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + strings.Repeat("\x00", 64))
+	// A valid request, then bytes that are no HTTP at all on the same
+	// keep-alive connection; the server answers 400 and closes.
+	send("GET /hello HTTP/1.1\r\nHost: e2e\r\n\r\n\x00\x01\x02 garbage \xff\xfe\r\n\r\n")
+	// A request whose framing is invalid.
+	send("POST /echo HTTP/1.1\r\nHost: e2e\r\nContent-Length: 12abc\r\n\r\nhello")
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := httpGet(t, metricsURL)
+		parse := 0.0
+		for _, r := range []string{"unknown", "desync", "incomplete", "unanswered", "orphan_response"} {
+			parse += metricValue(t, body, fmt.Sprintf(`vigil_http_parse_errors_total{reason=%q}`, r))
+		}
+		other := metricValue(t, body, `vigil_http_connections_total{protocol="other"}`)
+		ok200 := histogramCounts(t, body, "http_server_request_duration_seconds",
+			map[string]string{"service_name": "e2e-malformed", "http_request_method": "GET", "http_response_status_code": "200"})
+		if code == 200 && other > otherBefore && parse > parseBefore && ok200[key{"GET", "200"}] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("other connections %v -> %v, parse errors %v -> %v, valid GETs %v", otherBefore, other, parseBefore, parse, ok200)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if code, _ := httpGet(t, "http://"+addr+"/healthz"); code != 200 {
+		t.Errorf("healthz %d after malformed traffic", code)
+	}
+}

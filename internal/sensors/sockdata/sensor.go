@@ -133,6 +133,28 @@ func (s *Sensor) SetPort(port uint16, bits uint8) error {
 	return nil
 }
 
+// Classified returns how many connections the kernel classified as HTTP/1
+// and as something else (whose bytes are then never captured).
+func (s *Sensor) Classified() (http1, other uint64, err error) {
+	m := s.coll.Maps["classified"]
+	sum := func(k uint32) (uint64, error) {
+		var vals []uint64
+		if err := m.Lookup(k, &vals); err != nil {
+			return 0, fmt.Errorf("read classification counter: %w", err)
+		}
+		var n uint64
+		for _, v := range vals {
+			n += v
+		}
+		return n, nil
+	}
+	if http1, err = sum(1); err != nil {
+		return 0, 0, err
+	}
+	other, err = sum(2)
+	return http1, other, err
+}
+
 // Queue is where the sensor's raw records arrive; decode them with Decode.
 func (s *Sensor) Queue() *bpfrt.Queue { return s.queue }
 

@@ -198,6 +198,22 @@ struct {
 
 LOST_COUNTERS_MAP(lost);
 
+/* Connections classified, by enum conn_proto: [PROTO_HTTP1], [PROTO_OTHER]. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 3);
+	__type(key, __u32);
+	__type(value, __u64);
+} classified SEC(".maps");
+
+static __always_inline void count_classified(__u32 proto)
+{
+	__u64 *n = bpf_map_lookup_elem(&classified, &proto);
+
+	if (n)
+		*n += 1;
+}
+
 /* Connection ids: unique while vigil runs. */
 __u64 next_conn_id = 0;
 
@@ -445,6 +461,7 @@ static __always_inline int on_exit(long ret)
 
 		if (args.kind != CALL_SENDFILE && request_dir && is_request_start(s->data, captured)) {
 			c->proto = PROTO_HTTP1;
+			count_classified(PROTO_HTTP1);
 			emit_open(c, pid_tgid, args.fd, args.enter_ns);
 		} else if (c->hunt > 0) {
 			c->hunt--;
@@ -452,6 +469,7 @@ static __always_inline int on_exit(long ret)
 			return 0;
 		} else {
 			c->proto = PROTO_OTHER;
+			count_classified(PROTO_OTHER);
 			return 0;
 		}
 	}

@@ -130,6 +130,7 @@ const (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	sockdataMapCalls            = "calls"
+	sockdataMapClassified       = "classified"
 	sockdataMapConns            = "conns"
 	sockdataMapEvents           = "events"
 	sockdataMapLost             = "lost"
@@ -248,13 +249,14 @@ type sockdataProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockdataMapSpecs struct {
-	Calls    *ebpf.MapSpec `ebpf:"calls"`
-	Conns    *ebpf.MapSpec `ebpf:"conns"`
-	Events   *ebpf.MapSpec `ebpf:"events"`
-	Lost     *ebpf.MapSpec `ebpf:"lost"`
-	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
-	SelPorts *ebpf.MapSpec `ebpf:"sel_ports"`
-	SelProcs *ebpf.MapSpec `ebpf:"sel_procs"`
+	Calls      *ebpf.MapSpec `ebpf:"calls"`
+	Classified *ebpf.MapSpec `ebpf:"classified"`
+	Conns      *ebpf.MapSpec `ebpf:"conns"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	Lost       *ebpf.MapSpec `ebpf:"lost"`
+	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
+	SelPorts   *ebpf.MapSpec `ebpf:"sel_ports"`
+	SelProcs   *ebpf.MapSpec `ebpf:"sel_procs"`
 }
 
 // sockdataVariableSpecs contains global variables before they are loaded into the kernel.
@@ -295,18 +297,20 @@ func (o *sockdataObjects) Close() error {
 //
 // It can be passed to loadSockdataObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockdataMaps struct {
-	Calls    *ebpf.Map `ebpf:"calls"`
-	Conns    *ebpf.Map `ebpf:"conns"`
-	Events   *ebpf.Map `ebpf:"events"`
-	Lost     *ebpf.Map `ebpf:"lost"`
-	Scratch  *ebpf.Map `ebpf:"scratch"`
-	SelPorts *ebpf.Map `ebpf:"sel_ports"`
-	SelProcs *ebpf.Map `ebpf:"sel_procs"`
+	Calls      *ebpf.Map `ebpf:"calls"`
+	Classified *ebpf.Map `ebpf:"classified"`
+	Conns      *ebpf.Map `ebpf:"conns"`
+	Events     *ebpf.Map `ebpf:"events"`
+	Lost       *ebpf.Map `ebpf:"lost"`
+	Scratch    *ebpf.Map `ebpf:"scratch"`
+	SelPorts   *ebpf.Map `ebpf:"sel_ports"`
+	SelProcs   *ebpf.Map `ebpf:"sel_procs"`
 }
 
 func (m *sockdataMaps) Close() error {
 	return _SockdataClose(
 		m.Calls,
+		m.Classified,
 		m.Conns,
 		m.Events,
 		m.Lost,

@@ -143,10 +143,10 @@ type key struct {
 
 // workload drives srv with real clients and returns how many requests of
 // each method and status the clients themselves reported, per client.
-func workload(t *testing.T, srv server) (serverSeen, curlSeen map[key]int) {
+func workload(t *testing.T, srv server) (serverSeen, curlSeen, goSeen map[key]int) {
 	t.Helper()
 	base := fmt.Sprintf("http://127.0.0.1:%d", srv.port)
-	serverSeen, curlSeen = map[key]int{}, map[key]int{}
+	serverSeen, curlSeen, goSeen = map[key]int{}, map[key]int{}, map[key]int{}
 
 	// curl, one keep-alive connection per invocation; it prints each status.
 	urls := []string{}
@@ -189,6 +189,20 @@ func workload(t *testing.T, srv server) (serverSeen, curlSeen map[key]int) {
 		}
 	}
 
+	// Go's net/http client, keep-alive, from this test process.
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	for _, path := range []string{"/hello", "/hello", "/status/404", "/big?n=70000", "/hello"} {
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Fatalf("go client: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		serverSeen[key{"GET", strconv.Itoa(resp.StatusCode)}]++
+		goSeen[key{"GET", strconv.Itoa(resp.StatusCode)}]++
+	}
+
 	// Pipelining: three requests in one write, three responses read back.
 	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", srv.port))
 	if err != nil {
@@ -208,8 +222,9 @@ func workload(t *testing.T, srv server) (serverSeen, curlSeen map[key]int) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		serverSeen[key{"GET", strconv.Itoa(resp.StatusCode)}]++
+		goSeen[key{"GET", strconv.Itoa(resp.StatusCode)}]++
 	}
-	return serverSeen, curlSeen
+	return serverSeen, curlSeen, goSeen
 }
 
 // histogramCounts sums a histogram's sample counts by method and status for
@@ -294,14 +309,15 @@ func TestHTTPMetricsExactAcrossServers(t *testing.T) {
 	servers = append(servers, startNginx(t))
 
 	type expectation struct {
-		srv              server
-		serverSeen, curl map[key]int
+		srv                  server
+		serverSeen, curl, goc map[key]int
 	}
 	var exps []expectation
 	for _, srv := range servers {
-		s, c := workload(t, srv)
-		exps = append(exps, expectation{srv, s, c})
+		s, c, g := workload(t, srv)
+		exps = append(exps, expectation{srv, s, c, g})
 	}
+	self := filepath.Base(os.Args[0]) // this test binary is the Go client
 
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -312,10 +328,11 @@ func TestHTTPMetricsExactAcrossServers(t *testing.T) {
 			port := strconv.Itoa(e.srv.port)
 			gotServer := histogramCounts(t, body, "http_server_request_duration_seconds", map[string]string{"service_name": e.srv.name, "server_port": port})
 			gotCurl := histogramCounts(t, body, "http_client_request_duration_seconds", map[string]string{"service_name": "curl", "server_port": port})
-			if !equal(gotServer, e.serverSeen) || !equal(gotCurl, e.curl) {
+			gotGo := histogramCounts(t, body, "http_client_request_duration_seconds", map[string]string{"service_name": self, "server_port": port})
+			if !equal(gotServer, e.serverSeen) || !equal(gotCurl, e.curl) || !equal(gotGo, e.goc) {
 				allOK = false
-				report = append(report, fmt.Sprintf("%s server side: vigil {%s}, clients {%s}; curl side: vigil {%s}, curl {%s}",
-					e.srv.name, format(gotServer), format(e.serverSeen), format(gotCurl), format(e.curl)))
+				report = append(report, fmt.Sprintf("%s server side: vigil {%s}, clients {%s}; curl side: vigil {%s}, curl {%s}; Go client: vigil {%s}, client {%s}",
+					e.srv.name, format(gotServer), format(e.serverSeen), format(gotCurl), format(e.curl), format(gotGo), format(e.goc)))
 			}
 		}
 		if allOK {

@@ -46,12 +46,14 @@ func (r *recorder) Handle(ev *event.Event) {
 	r.mu.Unlock()
 }
 
-func startAgent(t *testing.T) *recorder {
+// startAgent runs an agent whose events go to the returned recorder.
+func startAgent(t *testing.T, opts Options) *recorder {
 	t.Helper()
 	bpftest.Require(t)
 	leaks := bpftest.NewLeakCheck(t)
 	rec := &recorder{}
-	a, err := New(Options{Sinks: []Sink{rec}})
+	opts.Sinks = append(opts.Sinks, rec)
+	a, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +101,7 @@ func waitEvent(t *testing.T, rec *recorder, kind event.Kind, pid uint32) *event.
 }
 
 func TestLineageAndServiceName(t *testing.T) {
-	rec := startAgent(t)
+	rec := startAgent(t, Options{})
 	marker := fmt.Sprintf("lineage-%d", time.Now().UnixNano())
 	// outer sh starts inner sh, which prints its own pid and exits 5. The
 	// inner one lives long enough for its environment to be read from /proc
@@ -137,7 +139,7 @@ func TestLineageAndServiceName(t *testing.T) {
 }
 
 func TestContainerIDFromCgroup(t *testing.T) {
-	rec := startAgent(t)
+	rec := startAgent(t, Options{})
 	root, err := kernel.Cgroup2Path()
 	if err != nil {
 		bpftest.SkipOrFail(t, "no cgroup v2 mount: "+err.Error())

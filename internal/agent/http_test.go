@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -16,31 +15,6 @@ import (
 	"github.com/vigil-dev/vigil/internal/event"
 	"github.com/vigil-dev/vigil/internal/selector"
 )
-
-func startHTTPAgent(t *testing.T, sel *selector.Selector) *recorder {
-	t.Helper()
-	bpftest.Require(t)
-	leaks := bpftest.NewLeakCheck(t)
-	rec := &recorder{}
-	a, err := New(Options{Sinks: []Sink{rec}, HTTP: &HTTPOptions{Selector: sel}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaks.Record()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent run: %v", err)
-		}
-		if err := a.Close(); err != nil {
-			t.Errorf("agent close: %v", err)
-		}
-	})
-	return rec
-}
 
 func listen(t *testing.T) (net.Listener, uint16) {
 	t.Helper()
@@ -95,7 +69,7 @@ func TestHTTPSelectionInKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := startHTTPAgent(t, sel)
+	rec := startAgent(t, Options{HTTP: &HTTPOptions{Selector: sel}})
 
 	for _, ln := range []net.Listener{lnA, lnB} {
 		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
@@ -154,7 +128,7 @@ func TestHTTPEventFields(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		bpftest.SkipOrFail(t, "curl is not installed")
 	}
-	rec := startHTTPAgent(t, nil)
+	rec := startAgent(t, Options{HTTP: &HTTPOptions{}})
 	ln, port := listen(t)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(20 * time.Millisecond)

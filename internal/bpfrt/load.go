@@ -210,11 +210,11 @@ func Attach(coll *ebpf.Collection, table []Hook) (*Links, error) {
 	return links, nil
 }
 
-// SumPerCPU returns the sum of a per-CPU uint64 array map's values at key 0:
-// how the BPF side counts events it could not deliver.
-func SumPerCPU(m *ebpf.Map) (uint64, error) {
+// SumPerCPU returns the sum over CPUs of a per-CPU uint64 array map's value
+// at key: how BPF programs count without atomics.
+func SumPerCPU(m *ebpf.Map, key uint32) (uint64, error) {
 	var vals []uint64
-	if err := m.Lookup(uint32(0), &vals); err != nil {
+	if err := m.Lookup(key, &vals); err != nil {
 		return 0, fmt.Errorf("read per-CPU counter %s: %w", m, err)
 	}
 	var sum uint64

@@ -84,7 +84,7 @@ func (q *Queue) Lost() (uint64, error) {
 	if q.lost == nil {
 		return 0, nil
 	}
-	return SumPerCPU(q.lost)
+	return SumPerCPU(q.lost, 0)
 }
 
 // Run drains the ring buffer until ctx is done or Close is called, then

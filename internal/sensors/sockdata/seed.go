@@ -43,7 +43,7 @@ const (
 // port of servers or the peer port of clients. It returns how many it
 // added.
 func (s *Sensor) Seed(procRoot string, want func(pid uint32, port uint16) bool) (int, error) {
-	conns := s.coll.Maps["conns"]
+	conns := s.Coll.Maps["conns"]
 	entries, err := os.ReadDir(procRoot)
 	if err != nil {
 		return 0, fmt.Errorf("seed connections: %w", err)

@@ -51,11 +51,9 @@ func hooks() []bpfrt.Hook {
 	return append(hs, bpfrt.Hook{Program: "enter_close", Kind: bpfrt.Tracepoint, Group: "syscalls", Name: "sys_enter_close"})
 }
 
-// Sensor owns the loaded programs, their links and the queue they feed.
+// Sensor is the loaded and attached socket data sensor.
 type Sensor struct {
-	coll  *ebpf.Collection
-	links *bpfrt.Links
-	queue *bpfrt.Queue
+	*bpfrt.Sensor
 }
 
 // New loads and attaches the sensor. The caller must Close it.
@@ -69,9 +67,6 @@ func New(opts Options) (*Sensor, error) {
 	if opts.MaxConns == 0 {
 		opts.MaxConns = 65536
 	}
-	if opts.RingBytes&(opts.RingBytes-1) != 0 || opts.RingBytes < uint32(os.Getpagesize()) {
-		return nil, fmt.Errorf("sockdata sensor: ring buffer size %d is not a power of two of at least a page", opts.RingBytes)
-	}
 	spec, err := loadSockdata()
 	if err != nil {
 		return nil, fmt.Errorf("sockdata sensor: %w", err)
@@ -80,32 +75,27 @@ func New(opts Options) (*Sensor, error) {
 	if opts.ExcludeSelf {
 		self = uint32(os.Getpid())
 	}
-	coll, err := bpfrt.Load(spec, bpfrt.LoadOptions{
-		Constants: map[string]any{"filter_tgid": self, "select_only": boolByte(opts.SelectOnly)},
-		MapSizes:  map[string]uint32{"events": opts.RingBytes, "conns": opts.MaxConns},
+	s, err := bpfrt.StartSensor(bpfrt.SensorSpec{
+		Name: Source,
+		Spec: spec,
+		Load: bpfrt.LoadOptions{
+			Constants: map[string]any{"filter_tgid": self, "select_only": bpfrt.Bool(opts.SelectOnly)},
+			MapSizes:  map[string]uint32{"conns": opts.MaxConns},
+		},
+		Hooks:     hooks(),
+		RingBytes: opts.RingBytes,
+		QueueLen:  opts.QueueLen,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sockdata sensor: %w", err)
+		return nil, err
 	}
-	s := &Sensor{coll: coll}
-	s.queue, err = bpfrt.NewQueue(Source, coll.Maps["events"], coll.Maps["lost"], opts.QueueLen)
-	if err != nil {
-		coll.Close()
-		return nil, fmt.Errorf("sockdata sensor: %w", err)
-	}
-	s.links, err = bpfrt.Attach(coll, hooks())
-	if err != nil {
-		s.queue.Close()
-		coll.Close()
-		return nil, fmt.Errorf("sockdata sensor: %w", err)
-	}
-	return s, nil
+	return &Sensor{s}, nil
 }
 
 // SetProcess marks process tgid for selection (bits of selector.Bits: 1
 // select, 2 exclude); 0 removes the mark. New connections see it at once.
 func (s *Sensor) SetProcess(tgid uint32, bits uint8) error {
-	m := s.coll.Maps["sel_procs"]
+	m := s.Coll.Maps["sel_procs"]
 	if bits == 0 {
 		if err := m.Delete(tgid); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("unmark process %d: %w", tgid, err)
@@ -120,7 +110,7 @@ func (s *Sensor) SetProcess(tgid uint32, bits uint8) error {
 
 // SetPort marks a port like SetProcess marks a process.
 func (s *Sensor) SetPort(port uint16, bits uint8) error {
-	m := s.coll.Maps["sel_ports"]
+	m := s.Coll.Maps["sel_ports"]
 	if bits == 0 {
 		if err := m.Delete(port); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("unmark port %d: %w", port, err)
@@ -136,43 +126,10 @@ func (s *Sensor) SetPort(port uint16, bits uint8) error {
 // Classified returns how many connections the kernel classified as HTTP/1
 // and as something else (whose bytes are then never captured).
 func (s *Sensor) Classified() (http1, other uint64, err error) {
-	m := s.coll.Maps["classified"]
-	sum := func(k uint32) (uint64, error) {
-		var vals []uint64
-		if err := m.Lookup(k, &vals); err != nil {
-			return 0, fmt.Errorf("read classification counter: %w", err)
-		}
-		var n uint64
-		for _, v := range vals {
-			n += v
-		}
-		return n, nil
-	}
-	if http1, err = sum(1); err != nil {
+	m := s.Coll.Maps["classified"]
+	if http1, err = bpfrt.SumPerCPU(m, 1); err != nil {
 		return 0, 0, err
 	}
-	other, err = sum(2)
+	other, err = bpfrt.SumPerCPU(m, 2)
 	return http1, other, err
-}
-
-// Queue is where the sensor's raw records arrive; decode them with Decode.
-func (s *Sensor) Queue() *bpfrt.Queue { return s.queue }
-
-// Detach stops the kernel side from producing records.
-func (s *Sensor) Detach() error {
-	return s.links.Close()
-}
-
-func boolByte(b bool) uint8 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// Close detaches and unloads everything the sensor put in the kernel.
-func (s *Sensor) Close() error {
-	err := errors.Join(s.Detach(), s.queue.Close())
-	s.coll.Close()
-	return err
 }

@@ -1,0 +1,81 @@
+package bpfrt
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/cilium/ebpf"
+)
+
+// SensorSpec is what every sensor hands the runtime: its BPF objects, how
+// to configure them, where to attach them, and how to read their records.
+// The collection must have a ring buffer map "events" and a per-CPU lost
+// counter map "lost".
+type SensorSpec struct {
+	Name      string // `source` label and error prefix
+	Spec      *ebpf.CollectionSpec
+	Load      LoadOptions
+	Hooks     []Hook
+	RingBytes uint32 // size of "events": a power of two, at least a page
+	QueueLen  int
+}
+
+// Sensor is a loaded, attached sensor and the queue its ring buffer feeds.
+type Sensor struct {
+	Coll  *ebpf.Collection
+	links *Links
+	queue *Queue
+}
+
+// StartSensor loads, attaches and starts reading a sensor. On error nothing
+// stays in the kernel.
+func StartSensor(s SensorSpec) (*Sensor, error) {
+	if s.RingBytes&(s.RingBytes-1) != 0 || s.RingBytes < uint32(os.Getpagesize()) {
+		return nil, fmt.Errorf("%s sensor: ring buffer size %d is not a power of two of at least a page", s.Name, s.RingBytes)
+	}
+	opts := s.Load
+	sizes := map[string]uint32{"events": s.RingBytes}
+	for k, v := range opts.MapSizes {
+		sizes[k] = v
+	}
+	opts.MapSizes = sizes
+	coll, err := Load(s.Spec, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s sensor: %w", s.Name, err)
+	}
+	q, err := NewQueue(s.Name, coll.Maps["events"], coll.Maps["lost"], s.QueueLen)
+	if err != nil {
+		coll.Close()
+		return nil, fmt.Errorf("%s sensor: %w", s.Name, err)
+	}
+	links, err := Attach(coll, s.Hooks)
+	if err != nil {
+		q.Close()
+		coll.Close()
+		return nil, fmt.Errorf("%s sensor: %w", s.Name, err)
+	}
+	return &Sensor{Coll: coll, links: links, queue: q}, nil
+}
+
+// Queue is where the sensor's raw records arrive.
+func (s *Sensor) Queue() *Queue { return s.queue }
+
+// Detach stops the kernel side from producing records; those already in the
+// ring buffer can still be read. Safe to call more than once, concurrently.
+func (s *Sensor) Detach() error { return s.links.Close() }
+
+// Close detaches and unloads everything the sensor put in the kernel.
+func (s *Sensor) Close() error {
+	err := errors.Join(s.Detach(), s.queue.Close())
+	s.Coll.Close()
+	return err
+}
+
+// Bool turns a flag into a `volatile const __u8` value.
+func Bool(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}

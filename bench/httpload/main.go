@@ -1,0 +1,452 @@
+// Command httpload measures what vigil costs an HTTP server under load, and
+// whether it keeps count: wrk drives nginx and a Go net/http server on
+// loopback, without vigil (A) and with `vigil run` (B), alternated in one
+// run. It reports throughput and p99 latency ratios, the BPF time per
+// request (kernel.bpf_stats_enabled), vigil's CPU per 1k requests, its RSS,
+// lost and dropped records, and whether vigil's request count equals wrk's.
+//
+//	go run ./bench/httpload -rounds 3 -duration 10s
+//
+// Needs root, wrk, nginx and the goserver of test/e2e (built here).
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+type target struct {
+	name, service string
+	port          int
+	path          string
+}
+
+type sample struct {
+	Target      string  `json:"target"`
+	Round       int     `json:"round"`
+	WithVigil   bool    `json:"with_vigil"`
+	Requests    float64 `json:"requests"` // wrk's count
+	RPS         float64 `json:"rps"`
+	P99Ms       float64 `json:"p99_ms"`
+	VigilCount  float64 `json:"vigil_count,omitempty"` // server-side requests vigil counted
+	BPFNsPerReq float64 `json:"bpf_ns_per_request,omitempty"`
+	CPUmsPer1k  float64 `json:"vigil_cpu_ms_per_1k,omitempty"`
+	RSSMiB      float64 `json:"vigil_rss_mib,omitempty"`
+	Lost        float64 `json:"lost,omitempty"`
+	Dropped     float64 `json:"dropped,omitempty"`
+}
+
+func main() {
+	rounds := flag.Int("rounds", 3, "A/B rounds per target")
+	duration := flag.Duration("duration", 10*time.Second, "wrk duration per run")
+	conns := flag.Int("connections", 32, "wrk connections")
+	out := flag.String("out", "", "write raw samples as JSON here")
+	flag.Parse()
+	log.SetFlags(0)
+
+	work, err := os.MkdirTemp("", "vigil-httpload-")
+	check(err)
+	defer os.RemoveAll(work)
+	repo := repoRoot()
+	vigil := filepath.Join(work, "vigil")
+	goserver := filepath.Join(work, "goserver")
+	run(repo, "go", "build", "-o", vigil, "./cmd/vigil")
+	run(repo, "go", "build", "-o", goserver, "./test/e2e/servers/goserver")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	targets := []target{
+		startNginx(ctx, work),
+		startGoServer(ctx, goserver),
+	}
+	prevStats := readSysctl()
+	defer writeSysctl(prevStats)
+
+	var samples []sample
+	for _, t := range targets {
+		for r := range *rounds {
+			order := []bool{false, true}
+			if r%2 == 1 {
+				order = []bool{true, false}
+			}
+			for _, with := range order {
+				s := measure(ctx, vigil, work, t, with, *duration, *conns)
+				s.Round = r
+				samples = append(samples, s)
+				log.Printf("%-8s round %d vigil=%-5v rps %9.0f p99 %6.2fms %s", t.name, r, with, s.RPS, s.P99Ms, extra(s))
+			}
+		}
+	}
+	report(samples, targets)
+	if *out != "" {
+		b, _ := json.MarshalIndent(samples, "", "  ")
+		check(os.WriteFile(*out, b, 0o644))
+	}
+}
+
+func extra(s sample) string {
+	if !s.WithVigil {
+		return ""
+	}
+	return fmt.Sprintf("counted %.0f/%.0f bpf %.0fns/req cpu %.1fms/1k rss %.0fMiB lost %.0f dropped %.0f",
+		s.VigilCount, s.Requests, s.BPFNsPerReq, s.CPUmsPer1k, s.RSSMiB, s.Lost, s.Dropped)
+}
+
+func measure(ctx context.Context, vigil, work string, t target, with bool, d time.Duration, conns int) sample {
+	s := sample{Target: t.name, WithVigil: with}
+	var (
+		vcmd     *exec.Cmd
+		addr     string
+		progs    []ebpf.ProgramID
+		before   map[ebpf.ProgramID]progStat
+		cpu0     float64
+		countPre float64
+	)
+	if with {
+		addr = freeAddr()
+		vcmd = exec.CommandContext(ctx, vigil, "run", "--listen", addr)
+		vcmd.Stderr = io.Discard
+		check(vcmd.Start())
+		waitReady("http://" + addr + "/readyz")
+		writeSysctl("1")
+		progs = programsOf(vcmd.Process.Pid)
+		before = progStats(progs)
+		cpu0 = cpuSeconds(vcmd.Process.Pid)
+		countPre = serverCount(addr, t)
+	}
+	wrkOut := runOut("wrk", "-t2", fmt.Sprintf("-c%d", conns), "-d"+d.String(), "--latency",
+		fmt.Sprintf("http://127.0.0.1:%d%s", t.port, t.path))
+	s.Requests, s.RPS, s.P99Ms = parseWrk(wrkOut)
+	if with {
+		after := progStats(progs)
+		var ns uint64
+		for id, a := range after {
+			ns += a.ns - before[id].ns
+		}
+		// wrk's requests are served, and also made, on this node; the
+		// BPF time covers both ends, per request.
+		s.BPFNsPerReq = float64(ns) / s.Requests
+		// Let vigil finish what is queued before reading its counters.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s.VigilCount = serverCount(addr, t) - countPre
+			if s.VigilCount >= s.Requests || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		s.CPUmsPer1k = (cpuSeconds(vcmd.Process.Pid) - cpu0) * 1000 / (s.Requests / 1000)
+		s.RSSMiB = rssMiB(vcmd.Process.Pid)
+		body := get("http://" + addr + "/metrics")
+		s.Lost = value(body, "vigil_events_lost_total", nil)
+		s.Dropped = value(body, "vigil_events_dropped_total", nil)
+		writeSysctl("0")
+		vcmd.Process.Signal(syscall.SIGTERM)
+		vcmd.Wait()
+	}
+	return s
+}
+
+func report(samples []sample, targets []target) {
+	fmt.Println()
+	fmt.Println("| target | rounds | rps without | rps with | ratio (median) | p99 ratio (median) | BPF ns/request | vigil CPU ms/1k req | RSS MiB | counted/served | lost | dropped |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, t := range targets {
+		var ratios, p99s, bpf, cpu, rss []float64
+		var a, b, counted, served, lost, dropped float64
+		n := 0
+		for r := 0; ; r++ {
+			var sa, sb *sample
+			for i := range samples {
+				s := &samples[i]
+				if s.Target == t.name && s.Round == r {
+					if s.WithVigil {
+						sb = s
+					} else {
+						sa = s
+					}
+				}
+			}
+			if sa == nil || sb == nil {
+				break
+			}
+			n++
+			a += sa.RPS
+			b += sb.RPS
+			ratios = append(ratios, sb.RPS/sa.RPS)
+			p99s = append(p99s, sb.P99Ms/sa.P99Ms)
+			bpf = append(bpf, sb.BPFNsPerReq)
+			cpu = append(cpu, sb.CPUmsPer1k)
+			rss = append(rss, sb.RSSMiB)
+			counted += sb.VigilCount
+			served += sb.Requests
+			lost += sb.Lost
+			dropped += sb.Dropped
+		}
+		fmt.Printf("| %s | %d | %.0f | %.0f | %.3f | %.2f | %.0f | %.2f | %.0f | %.0f/%.0f | %.0f | %.0f |\n",
+			t.name, n, a/float64(n), b/float64(n), median(ratios), median(p99s), median(bpf), median(cpu), median(rss), counted, served, lost, dropped)
+	}
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	sort.Float64s(xs)
+	return xs[len(xs)/2]
+}
+
+var (
+	reqsRe = regexp.MustCompile(`(\d+) requests in`)
+	rpsRe  = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	p99Re  = regexp.MustCompile(`\s99%\s+([\d.]+)(us|ms|s)`)
+)
+
+func parseWrk(out string) (reqs, rps, p99ms float64) {
+	m := reqsRe.FindStringSubmatch(out)
+	r := rpsRe.FindStringSubmatch(out)
+	p := p99Re.FindStringSubmatch(out)
+	if m == nil || r == nil || p == nil {
+		log.Fatalf("cannot parse wrk output:\n%s", out)
+	}
+	reqs, _ = strconv.ParseFloat(m[1], 64)
+	rps, _ = strconv.ParseFloat(r[1], 64)
+	p99ms, _ = strconv.ParseFloat(p[1], 64)
+	switch p[2] {
+	case "us":
+		p99ms /= 1000
+	case "s":
+		p99ms *= 1000
+	}
+	return reqs, rps, p99ms
+}
+
+func serverCount(addr string, t target) float64 {
+	return value(get("http://"+addr+"/metrics"), "http_server_request_duration_seconds_count",
+		map[string]string{"service_name": t.service, "server_port": strconv.Itoa(t.port)})
+}
+
+// value sums a metric's samples whose labels include want.
+func value(body, name string, want map[string]string) float64 {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+	check(err)
+	base := strings.TrimSuffix(name, "_count")
+	fam := fams[base]
+	if fam == nil {
+		fam = fams[name]
+	}
+	if fam == nil {
+		return 0
+	}
+	var sum float64
+	for _, m := range fam.GetMetric() {
+		ok := true
+		for k, v := range want {
+			found := false
+			for _, l := range m.GetLabel() {
+				if l.GetName() == k && l.GetValue() == v {
+					found = true
+				}
+			}
+			ok = ok && found
+		}
+		if !ok {
+			continue
+		}
+		switch {
+		case m.GetHistogram() != nil:
+			sum += float64(m.GetHistogram().GetSampleCount())
+		case m.GetCounter() != nil:
+			sum += m.GetCounter().GetValue()
+		case m.GetGauge() != nil:
+			sum += m.GetGauge().GetValue()
+		}
+	}
+	return sum
+}
+
+type progStat struct{ ns, cnt uint64 }
+
+func progStats(ids []ebpf.ProgramID) map[ebpf.ProgramID]progStat {
+	out := map[ebpf.ProgramID]progStat{}
+	for _, id := range ids {
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			continue
+		}
+		st, err := p.Stats()
+		p.Close()
+		if err != nil {
+			continue
+		}
+		out[id] = progStat{uint64(st.Runtime), st.RunCount}
+	}
+	return out
+}
+
+func programsOf(pid int) []ebpf.ProgramID {
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fdinfo", pid))
+	var ids []ebpf.ProgramID
+	for _, fd := range fds {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "prog_id:"); ok {
+				n, _ := strconv.Atoi(strings.TrimSpace(v))
+				ids = append(ids, ebpf.ProgramID(n))
+			}
+		}
+	}
+	return ids
+}
+
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	check(err)
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+func rssMiB(pid int) float64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+const statsSysctl = "/proc/sys/kernel/bpf_stats_enabled"
+
+func readSysctl() string {
+	b, err := os.ReadFile(statsSysctl)
+	check(err)
+	return strings.TrimSpace(string(b))
+}
+
+func writeSysctl(v string) { check(os.WriteFile(statsSysctl, []byte(v), 0o644)) }
+
+func startNginx(ctx context.Context, work string) target {
+	dir := filepath.Join(work, "nginx")
+	check(os.MkdirAll(filepath.Join(dir, "www"), 0o755))
+	check(os.WriteFile(filepath.Join(dir, "www", "hello"), []byte("hello\n"), 0o644))
+	port := freePort()
+	conf := fmt.Sprintf(`daemon off; worker_processes 1; user root; pid %[1]s/nginx.pid;
+error_log %[1]s/error.log; env OTEL_SERVICE_NAME;
+events { worker_connections 1024; }
+http { access_log off; sendfile on; keepalive_requests 1000000;
+  client_body_temp_path %[1]s/b; proxy_temp_path %[1]s/p; fastcgi_temp_path %[1]s/f; uwsgi_temp_path %[1]s/u; scgi_temp_path %[1]s/s;
+  server { listen 127.0.0.1:%[2]d; root %[1]s/www; } }
+`, dir, port)
+	check(os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644))
+	cmd := exec.CommandContext(ctx, "nginx", "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log"))
+	cmd.Env = append(os.Environ(), "OTEL_SERVICE_NAME=bench-nginx")
+	check(cmd.Start())
+	waitPort(port)
+	return target{name: "nginx", service: "bench-nginx", port: port, path: "/hello"}
+}
+
+func startGoServer(ctx context.Context, bin string) target {
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Env = append(os.Environ(), "OTEL_SERVICE_NAME=bench-go")
+	out, err := cmd.StdoutPipe()
+	check(err)
+	check(cmd.Start())
+	line, err := bufio.NewReader(out).ReadString('\n')
+	check(err)
+	port, err := strconv.Atoi(strings.TrimSpace(line))
+	check(err)
+	return target{name: "go", service: "bench-go", port: port, path: "/hello"}
+}
+
+func freePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func freeAddr() string { return fmt.Sprintf("127.0.0.1:%d", freePort()) }
+
+func waitPort(port int) {
+	for range 200 {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	log.Fatalf("nothing listens on %d", port)
+}
+
+func waitReady(url string) {
+	for range 400 {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	log.Fatalf("%s never ready", url)
+}
+
+func get(url string) string {
+	resp, err := http.Get(url)
+	check(err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	check(err)
+	return string(b)
+}
+
+func repoRoot() string {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	check(err)
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+func run(dir string, name string, args ...string) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, os.Stderr, os.Stderr
+	check(cmd.Run())
+}
+
+func runOut(name string, args ...string) string {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		log.Fatalf("%s: %v\n%s", name, err, out)
+	}
+	return string(out)
+}
+
+func check(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}

@@ -42,11 +42,7 @@ Kinds: ` + strings.Join(kindNames(), ", ") + `.`,
 			w := export.NewWriter(cmd.OutOrStdout(), f.json)
 			opts := agent.Options{
 				ExcludeSelf: true,
-				Sinks: []agent.Sink{agent.SinkFunc(func(ev *event.Event) {
-					if filter(ev) {
-						w.Handle(ev)
-					}
-				})},
+				Sinks:       []agent.Sink{filteredWriter{w, filter}},
 			}
 			// Capture HTTP only when its events are wanted: it is the
 			// costlier sensor.
@@ -72,6 +68,20 @@ Kinds: ` + strings.Join(kindNames(), ", ") + `.`,
 	cmd.Flags().StringVar(&f.container, "container", "", "only events of this container (id or unique prefix)")
 	return cmd
 }
+
+// filteredWriter writes the events the trace flags let through.
+type filteredWriter struct {
+	w    *export.Writer
+	keep func(*event.Event) bool
+}
+
+func (f filteredWriter) Handle(ev *event.Event) {
+	if f.keep(ev) {
+		f.w.Handle(ev)
+	}
+}
+
+func (f filteredWriter) Flush() { f.w.Flush() }
 
 func kindNames() []string {
 	names := make([]string, len(event.AllKinds))

@@ -34,6 +34,12 @@ type Sink interface {
 	Handle(ev *event.Event)
 }
 
+// Flusher is a sink that buffers: Flush is called whenever the pipeline has
+// no record at hand, and when it stops.
+type Flusher interface {
+	Flush()
+}
+
 // SinkFunc adapts a function to Sink.
 type SinkFunc func(ev *event.Event)
 
@@ -227,7 +233,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.sock != nil {
 		sockRecs = a.sock.Queue().Records()
 	}
+	defer a.flushSinks()
 	for open > 0 {
+		if len(procRecs) == 0 && len(sockRecs) == 0 {
+			a.flushSinks()
+		}
 		select {
 		case r, ok := <-procRecs:
 			if !ok {
@@ -315,6 +325,14 @@ func (a *Agent) markProcess(p *event.Process) selector.Bits {
 		a.log.Warn("marking process for HTTP selection", "pid", p.PID, "error", err)
 	}
 	return bits
+}
+
+func (a *Agent) flushSinks() {
+	for _, s := range a.opts.Sinks {
+		if f, ok := s.(Flusher); ok {
+			f.Flush()
+		}
+	}
 }
 
 // sensors lists the running sensors.

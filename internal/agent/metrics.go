@@ -41,7 +41,7 @@ func newSelfMetrics(log *slog.Logger) *selfMetrics {
 		lostDesc: prometheus.NewDesc("vigil_events_lost_total",
 			"Records the kernel could not deliver because the ring buffer was full, by source.", []string{"source"}, nil),
 		droppedDesc: prometheus.NewDesc("vigil_events_dropped_total",
-			"Records dropped in userspace, by stage (queue: consumers too slow; decode: malformed record).", []string{"stage"}, nil),
+			"Records dropped in userspace, by stage (decode: malformed record; http_orphan_data, http_conn_evicted).", []string{"stage"}, nil),
 		receivedDesc: prometheus.NewDesc("vigil_ring_records_total",
 			"Records read from kernel ring buffers, by source.", []string{"source"}, nil),
 		buildInfoDesc: prometheus.NewDesc("vigil_build_info",
@@ -80,7 +80,6 @@ func (m *selfMetrics) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range event.AllKinds {
 		ch <- prometheus.MustNewConstMetric(m.eventsDesc, prometheus.CounterValue, float64(m.events[k].Load()), string(k))
 	}
-	var queueDropped uint64
 	for _, q := range m.queues {
 		lost, err := q.Lost()
 		if err != nil {
@@ -88,9 +87,7 @@ func (m *selfMetrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(m.lostDesc, prometheus.CounterValue, float64(lost), q.Source())
 		ch <- prometheus.MustNewConstMetric(m.receivedDesc, prometheus.CounterValue, float64(q.Stats().Received.Load()), q.Source())
-		queueDropped += q.Stats().Dropped.Load()
 	}
-	ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(queueDropped), "queue")
 	ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(m.decodeErrors.Load()), "decode")
 	if h := m.http; h != nil {
 		ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(h.orphanData.Load()), "http_orphan_data")

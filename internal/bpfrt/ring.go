@@ -4,11 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
 )
+
+// PollInterval bounds how long a record can wait in the ring buffer: the
+// BPF side wakes the reader only once enough bytes are pending (see
+// WAKEUP_BYTES in bpf/lib/vigil.h), so the reader also looks on its own.
+const PollInterval = 10 * time.Millisecond
 
 // Record is one raw ring buffer record in a reusable buffer. Consumers must
 // call Queue.Release when done with it and must not keep Bytes after that.
@@ -22,13 +30,12 @@ func (r *Record) Bytes() []byte { return r.buf }
 // Stats counts what happened to records from one source.
 type Stats struct {
 	Received atomic.Uint64 // read from the ring buffer
-	Dropped  atomic.Uint64 // read, then dropped because the queue was full
 }
 
 // Queue is a ring buffer drained into a bounded queue of reusable records.
-// When consumers fall behind, records are dropped (and counted) in
-// userspace rather than letting the kernel ring fill up and lose newer
-// records silently to every consumer.
+// When consumers fall behind, the reader waits for a free record and the
+// records stay in the kernel ring, which is far larger; only when that is
+// full too does the kernel drop records, and count them (Lost).
 type Queue struct {
 	source string
 	rd     *ringbuf.Reader
@@ -36,6 +43,9 @@ type Queue struct {
 	ch     chan *Record
 	free   chan *Record
 	stats  Stats
+
+	closeOnce sync.Once
+	closed    chan struct{}
 }
 
 // NewQueue reads ring buffer rb into a queue of capacity records. lost, if
@@ -54,6 +64,7 @@ func NewQueue(source string, rb, lost *ebpf.Map, capacity int) (*Queue, error) {
 		lost:   lost,
 		ch:     make(chan *Record, capacity),
 		free:   make(chan *Record, capacity),
+		closed: make(chan struct{}),
 	}
 	for range capacity {
 		q.free <- &Record{}
@@ -87,30 +98,29 @@ func (q *Queue) Lost() (uint64, error) {
 	return SumPerCPU(q.lost, 0)
 }
 
-// Run drains the ring buffer until ctx is done or Close is called, then
-// closes Records. It never blocks on consumers.
+// Run drains the ring buffer until ctx is done, Drain has delivered the
+// last records, or Close is called; then it closes Records.
 func (q *Queue) Run(ctx context.Context) error {
 	defer close(q.ch)
-	stop := context.AfterFunc(ctx, func() { q.rd.Close() })
+	stop := context.AfterFunc(ctx, func() { q.Close() })
 	defer stop()
 
-	var scratch ringbuf.Record
 	for {
 		var rec *Record
 		select {
 		case rec = <-q.free:
-		default:
+		case <-q.closed:
+			return nil
 		}
-		var err error
-		if rec != nil {
-			raw := ringbuf.Record{RawSample: rec.buf[:0]}
-			err = q.rd.ReadInto(&raw)
-			rec.buf = raw.RawSample
-		} else {
-			err = q.rd.ReadInto(&scratch)
-		}
+		q.rd.SetDeadline(time.Now().Add(PollInterval))
+		raw := ringbuf.Record{RawSample: rec.buf[:0]}
+		err := q.rd.ReadInto(&raw)
+		rec.buf = raw.RawSample
 		switch {
 		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			q.free <- rec // nothing pending: poll again
+			continue
 		case errors.Is(err, ringbuf.ErrClosed), errors.Is(err, ringbuf.ErrFlushed):
 			// Closed, or drained after Drain: every record written
 			// before has been delivered.
@@ -119,10 +129,6 @@ func (q *Queue) Run(ctx context.Context) error {
 			return fmt.Errorf("queue %s: read ring buffer: %w", q.source, err)
 		}
 		q.stats.Received.Add(1)
-		if rec == nil {
-			q.stats.Dropped.Add(1)
-			continue
-		}
 		q.ch <- rec // cannot block: at most capacity records are out
 	}
 }
@@ -141,5 +147,10 @@ func (q *Queue) Drain() error {
 
 // Close stops Run and frees the reader.
 func (q *Queue) Close() error {
-	return q.rd.Close()
+	var err error
+	q.closeOnce.Do(func() {
+		close(q.closed)
+		err = q.rd.Close()
+	})
+	return err
 }

@@ -48,8 +48,15 @@ func (w *Writer) Handle(ev *event.Event) {
 		w.w.WriteByte('\n')
 	}
 	w.lines++
-	// Flush per event so `vigil trace | grep` sees lines as they happen;
-	// bufio still batches the pieces of one line into one write.
+}
+
+// Flush writes buffered lines out. The agent calls it whenever it has no
+// more records at hand, so `vigil trace | grep` sees lines as they happen
+// while a burst costs one write per buffer, not one per line.
+func (w *Writer) Flush() {
+	if w.err != nil {
+		return
+	}
 	if err := w.w.Flush(); err != nil {
 		w.err = fmt.Errorf("write events: %w", err)
 	}

@@ -37,6 +37,10 @@ func TestWriterJSONLines(t *testing.T) {
 	w := NewWriter(&buf, true)
 	w.Handle(sample())
 	w.Handle(sample())
+	if buf.Len() != 0 {
+		t.Errorf("wrote %d bytes before Flush", buf.Len())
+	}
+	w.Flush()
 	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
 	if len(lines) != 2 {
 		t.Fatalf("want 2 lines, got %d", len(lines))
@@ -56,6 +60,7 @@ func (failing) Write([]byte) (int, error) { return 0, errors.New("broken pipe") 
 func TestWriterStopsOnError(t *testing.T) {
 	w := NewWriter(failing{}, false)
 	w.Handle(sample())
+	w.Flush()
 	w.Handle(sample())
 	if w.Err() == nil {
 		t.Error("want the write error")

@@ -196,6 +196,18 @@ func cgroupInode(cgroup2Root, path string) (uint64, error) {
 // else the base name of its executable, else its comm (kernel threads and
 // processes whose exe is unreadable).
 func ServiceName(environ []byte, exe, comm string) string {
+	if v := EnvService(environ); v != "" {
+		return v
+	}
+	if exe != "" {
+		return filepath.Base(exe)
+	}
+	return comm
+}
+
+// EnvService returns the OTEL_SERVICE_NAME value in environ (NUL
+// separated), or "" when it is unset or empty.
+func EnvService(environ []byte) string {
 	const key = "OTEL_SERVICE_NAME="
 	for len(environ) > 0 {
 		kv := environ
@@ -207,16 +219,10 @@ func ServiceName(environ []byte, exe, comm string) string {
 		// The first occurrence wins, as with getenv(3). An empty value means
 		// unset, as in the OTel SDKs.
 		if v, ok := bytes.CutPrefix(kv, []byte(key)); ok {
-			if len(v) > 0 {
-				return string(v)
-			}
-			break
+			return string(v)
 		}
 	}
-	if exe != "" {
-		return filepath.Base(exe)
-	}
-	return comm
+	return ""
 }
 
 // parseStat extracts comm, ppid and the start time in boot-relative

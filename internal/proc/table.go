@@ -59,7 +59,9 @@ type Table struct {
 	// reused, so entries never go stale; Sweep drops the ones no process
 	// refers to any more. Negative results (not a container) are cached too.
 	cgroups map[uint64]cgroupInfo
-	seq     uint64 // insertion counter, for eviction order
+	// noContainerV2 holds cgroup ids whose v2 path names no container.
+	noContainerV2 map[uint64]struct{}
+	seq           uint64 // insertion counter, for eviction order
 }
 
 // entry is one process. proc.Args is shared between entries (a fork copies
@@ -76,12 +78,13 @@ type entry struct {
 // NewTable returns an empty table; call Seed to load the running processes.
 func NewTable(opts TableOptions) *Table {
 	t := &Table{
-		procRoot:    cmp.Or(opts.ProcRoot, DefaultProcRoot),
-		cgroup2Root: opts.Cgroup2Root,
-		maxEntries:  opts.MaxEntries,
-		exitedTTL:   uint64(opts.ExitedTTL),
-		procs:       make(map[uint32]*entry),
-		cgroups:     make(map[uint64]cgroupInfo),
+		procRoot:      cmp.Or(opts.ProcRoot, DefaultProcRoot),
+		cgroup2Root:   opts.Cgroup2Root,
+		maxEntries:    opts.MaxEntries,
+		exitedTTL:     uint64(opts.ExitedTTL),
+		procs:         make(map[uint32]*entry),
+		cgroups:       make(map[uint64]cgroupInfo),
+		noContainerV2: make(map[uint64]struct{}),
 	}
 	if t.maxEntries <= 0 {
 		t.maxEntries = DefaultMaxEntries
@@ -179,11 +182,25 @@ func (t *Table) containerID(pid uint32, cgroupID uint64) string {
 	return cg.containerID
 }
 
+// maxNoContainerV2 bounds Table.noContainerV2.
+const maxNoContainerV2 = 4096
+
 // containerIDByCgroupID resolves a cgroup id whose process is gone. Only a
 // container id found in the v2 path is cached: on hybrid hosts a runtime
 // may manage only v1 hierarchies, and those cannot be asked by id.
+//
+// That the v2 path names no container is remembered apart (noContainerV2),
+// and used only here: a short-lived process in such a cgroup (a storm of
+// shell commands) then costs no syscall, while live processes still have
+// their v1 lines read.
 func (t *Table) containerIDByCgroupID(cgroupID uint64) string {
 	if cgroupID == 0 || t.cgroup2Root == "" {
+		return ""
+	}
+	t.mu.RLock()
+	_, known := t.noContainerV2[cgroupID]
+	t.mu.RUnlock()
+	if known {
 		return ""
 	}
 	path, err := CgroupPathByID(t.cgroup2Root, cgroupID)
@@ -192,6 +209,12 @@ func (t *Table) containerIDByCgroupID(cgroupID uint64) string {
 	}
 	cg := cgroupInfo{path: path, containerID: ContainerID(path), byV2: true}
 	if cg.containerID == "" {
+		t.mu.Lock()
+		if len(t.noContainerV2) >= maxNoContainerV2 {
+			clear(t.noContainerV2) // bounded; ids are cheap to learn again
+		}
+		t.noContainerV2[cgroupID] = struct{}{}
+		t.mu.Unlock()
 		return ""
 	}
 	t.mu.Lock()

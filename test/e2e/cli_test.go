@@ -360,7 +360,7 @@ func TestRunServesMetricsAndStopsClean(t *testing.T) {
 	if lost := metricValue(t, body, `vigil_events_lost_total{source="process"}`); lost != 0 {
 		t.Errorf("lost %v", lost)
 	}
-	for _, s := range []string{`vigil_events_dropped_total{stage="queue"}`, `vigil_events_dropped_total{stage="decode"}`} {
+	for _, s := range []string{`vigil_events_dropped_total{stage="decode"}`} {
 		if d := metricValue(t, body, s); d != 0 {
 			t.Errorf("%s = %v", s, d)
 		}

@@ -344,7 +344,7 @@ func TestHTTPMetricsExactAcrossServers(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	_, body := httpGet(t, "http://"+addr+"/metrics")
-	for _, s := range []string{`vigil_events_lost_total{source="sockdata"}`, `vigil_events_dropped_total{stage="queue"}`} {
+	for _, s := range []string{`vigil_events_lost_total{source="sockdata"}`, `vigil_events_lost_total{source="process"}`, `vigil_events_dropped_total{stage="http_orphan_data"}`} {
 		if n := metricValue(t, body, s); n != 0 {
 			t.Errorf("%s = %v", s, n)
 		}

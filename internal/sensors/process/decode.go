@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-dev/vigil/internal/bpfrt"
 	"github.com/vigil-dev/vigil/internal/event"
+	"github.com/vigil-dev/vigil/internal/proc"
 )
 
 // Record is a decoded kernel record: the event as far as the kernel knows
@@ -68,15 +69,17 @@ func Decode(raw []byte, clock bpfrt.Clock, out *Record) error {
 		filenameLen := int(le.Uint16(raw[66:]))
 		exeLen := int(le.Uint16(raw[68:]))
 		cwdLen := int(le.Uint16(raw[70:]))
+		envLen := int(le.Uint16(raw[76:]))
 		data := raw[execSize:]
-		if argsLen+filenameLen+exeLen+cwdLen > len(data) {
-			return fmt.Errorf("%w: exec string lengths %d+%d+%d+%d exceed %d bytes of data",
-				ErrMalformed, argsLen, filenameLen, exeLen, cwdLen, len(data))
+		if argsLen+filenameLen+exeLen+cwdLen+envLen > len(data) {
+			return fmt.Errorf("%w: exec string lengths %d+%d+%d+%d+%d exceed %d bytes of data",
+				ErrMalformed, argsLen, filenameLen, exeLen, cwdLen, envLen, len(data))
 		}
 		args, data := data[:argsLen], data[argsLen:]
 		filename, data := data[:filenameLen], data[filenameLen:]
 		exe, data := data[:exeLen], data[exeLen:]
-		cwd := data[:cwdLen]
+		cwd, data := data[:cwdLen], data[cwdLen:]
+		env := data[:envLen]
 
 		p.Args = splitArgs(args)
 		p.Exe = string(exe)
@@ -87,6 +90,13 @@ func Decode(raw []byte, clock bpfrt.Clock, out *Record) error {
 		}
 		if p.Exe == "" {
 			p.Exe = out.exec.Filename
+		}
+		// The service name as the environment was at exec. When the part
+		// captured does not say, the process table asks /proc.
+		if v := proc.EnvService(env); v != "" {
+			p.Service = v
+		} else if flags&processExecFlagsEXEC_ENV_TRUNCATED == 0 && flags&processExecFlagsEXEC_ARGS_UNREADABLE == 0 {
+			p.Service = proc.ServiceName(nil, p.Exe, p.Comm)
 		}
 		ev.Kind = event.KindExec
 		ev.Exec = &out.exec

@@ -37,6 +37,7 @@ func TestDecoderOffsetsMatchC(t *testing.T) {
 		{"exec.filename_len", unsafe.Offsetof(e.FilenameLen), 66},
 		{"exec.exe_len", unsafe.Offsetof(e.ExeLen), 68},
 		{"exec.cwd_len", unsafe.Offsetof(e.CwdLen), 70},
+		{"exec.env_len", unsafe.Offsetof(e.EnvLen), 76},
 		{"exec size", unsafe.Sizeof(e), 80},
 		{"fork.child", unsafe.Offsetof(f.ChildPid), 56},
 		{"fork.start", unsafe.Offsetof(f.ChildStartNs), 64},
@@ -52,7 +53,11 @@ func TestDecoderOffsetsMatchC(t *testing.T) {
 
 // execRecord builds a raw exec record as the kernel would.
 func execRecord(pid uint32, args, filename, exe, cwd string, flags uint8) []byte {
-	b := make([]byte, execSize, execSize+len(args)+len(filename)+len(exe)+len(cwd))
+	return execRecordEnv(pid, args, filename, exe, cwd, "", flags)
+}
+
+func execRecordEnv(pid uint32, args, filename, exe, cwd, env string, flags uint8) []byte {
+	b := make([]byte, execSize, execSize+len(args)+len(filename)+len(exe)+len(cwd)+len(env))
 	b[0] = byte(processRecordTypeRECORD_EXEC)
 	b[1] = flags
 	le := binary.LittleEndian
@@ -69,7 +74,30 @@ func execRecord(pid uint32, args, filename, exe, cwd string, flags uint8) []byte
 	le.PutUint16(b[66:], uint16(len(filename)))
 	le.PutUint16(b[68:], uint16(len(exe)))
 	le.PutUint16(b[70:], uint16(len(cwd)))
-	return append(append(append(append(b, args...), filename...), exe...), cwd...)
+	le.PutUint16(b[76:], uint16(len(env)))
+	return append(append(append(append(append(b, args...), filename...), exe...), cwd...), env...)
+}
+
+func TestDecodeServiceFromEnvironment(t *testing.T) {
+	for _, c := range []struct {
+		env   string
+		flags uint8
+		want  string
+	}{
+		{"PATH=/bin\x00OTEL_SERVICE_NAME=checkout\x00HOME=/", 0, "checkout"},
+		{"PATH=/bin\x00HOME=/", 0, "dash"},                                           // complete, unset: the exe
+		{"PATH=/bin\x00OTEL_SERVICE_NAME=", 0, "dash"},                               // empty means unset
+		{"PATH=/bin", uint8(processExecFlagsEXEC_ENV_TRUNCATED), ""},                 // the table asks /proc
+		{"OTEL_SERVICE_NAME=a\x00X", uint8(processExecFlagsEXEC_ENV_TRUNCATED), "a"}, // found in the part captured
+	} {
+		var r Record
+		if err := Decode(execRecordEnv(7, "sh\x00", "/bin/sh", "/usr/bin/dash", "/", c.env, c.flags), bpfrt.Clock{}, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Event.Process.Service != c.want {
+			t.Errorf("env %q flags %d: service %q, want %q", c.env, c.flags, r.Event.Process.Service, c.want)
+		}
+	}
 }
 
 func TestDecodeExec(t *testing.T) {

@@ -20,6 +20,14 @@ volatile const __u8 exit_by_live_count = 0;
 
 #define ARGS_LEN 4096     /* argv bytes kept; longer argv is flagged truncated */
 #define FILENAME_LEN 512  /* execve's path argument as given */
+/*
+ * The start of the environment, for userspace to find OTEL_SERVICE_NAME in.
+ * It must be read here: servers such as nginx and postgres overwrite their
+ * environment area with their process title (setproctitle) moments after
+ * starting, so /proc/<pid>/environ read later may hold the title. The
+ * bytes are searched and dropped, never exported.
+ */
+#define ENV_LEN 4096
 
 enum exec_flags {
 	EXEC_ARGS_TRUNCATED = 1 << 0,
@@ -27,12 +35,14 @@ enum exec_flags {
 	EXEC_CWD_TRUNCATED = 1 << 2,
 	EXEC_FILENAME_TRUNCATED = 1 << 3,
 	EXEC_ARGS_UNREADABLE = 1 << 4,
+	EXEC_ENV_TRUNCATED = 1 << 5,
 };
 
 /*
- * An exec record is this header followed by four byte strings, in order:
- * argv (NUL-separated, as in /proc/pid/cmdline), filename, exe, cwd. Their
- * lengths are here; none is NUL-terminated.
+ * An exec record is this header followed by five byte strings, in order:
+ * argv (NUL-separated, as in /proc/pid/cmdline), filename, exe, cwd, and
+ * the environment's first ENV_LEN bytes (NUL-separated). Their lengths are
+ * here; none is NUL-terminated.
  */
 struct exec_record {
 	struct record_header hdr;
@@ -42,7 +52,8 @@ struct exec_record {
 	__u16 exe_len;
 	__u16 cwd_len;
 	__u32 argc;
-	__u32 _pad0;
+	__u16 env_len;
+	__u16 _pad0;
 };
 
 struct fork_record {
@@ -59,7 +70,9 @@ struct exit_record {
 	__u64 start_ns;
 };
 
-#define EXEC_DATA_LEN (ARGS_LEN + FILENAME_LEN + 2 * PATH_BUF_LEN)
+#define EXEC_DATA_LEN (ARGS_LEN + FILENAME_LEN + 2 * PATH_BUF_LEN + ENV_LEN)
+/* The environment, the last string, starts at most here. */
+#define ENV_AT_MAX (ARGS_LEN + FILENAME_LEN + 2 * PATH_BUF_LEN)
 /* The cwd, the last string, starts at most here (argv, filename, exe). */
 #define PATH_AT_MAX (ARGS_LEN + FILENAME_LEN + PATH_BUF_LEN)
 
@@ -207,10 +220,29 @@ int handle_exec(struct bpf_raw_tracepoint_args *ctx)
 	r->cwd_len = len;
 	off += len;
 
+	unsigned long env_start = BPF_CORE_READ(mm, env_start);
+	unsigned long env_end = BPF_CORE_READ(mm, env_end);
+
+	len = 0;
+	if (env_end > env_start && off <= ENV_AT_MAX) {
+		__u64 want = env_end - env_start;
+
+		if (want > ENV_LEN - 1) {
+			want = ENV_LEN - 1;
+			r->hdr.flags |= EXEC_ENV_TRUNCATED;
+		}
+		len = want;
+		verifier_bound(len, ENV_LEN);
+		if (off > ENV_AT_MAX || bpf_probe_read_user(&s->data[off], len, (void *)env_start) < 0)
+			len = 0;
+	}
+	r->env_len = len;
+	off += len;
+
 	if (off > EXEC_DATA_LEN)
 		return 0;
 	size = sizeof(struct exec_record) + off;
-	if (bpf_ringbuf_output(&events, s, size, 0) < 0)
+	if (bpf_ringbuf_output(&events, s, size, ringbuf_flags(&events)) < 0)
 		count_lost(&lost);
 	return 0;
 }
@@ -240,7 +272,7 @@ int handle_fork(struct bpf_raw_tracepoint_args *ctx)
 	r->child_pid = child_pid;
 	r->_pad0 = 0;
 	r->child_start_ns = BPF_CORE_READ(child, start_boottime);
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, ringbuf_flags(&events));
 	return 0;
 }
 
@@ -291,6 +323,6 @@ int handle_exit(void *ctx)
 	r->exit_code = BPF_CORE_READ(task, exit_code);
 	r->_pad0 = 0;
 	r->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, ringbuf_flags(&events));
 	return 0;
 }

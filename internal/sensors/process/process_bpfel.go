@@ -21,6 +21,7 @@ const (
 	processExecFlagsEXEC_CWD_TRUNCATED      processExecFlags = 4
 	processExecFlagsEXEC_FILENAME_TRUNCATED processExecFlags = 8
 	processExecFlagsEXEC_ARGS_UNREADABLE    processExecFlags = 16
+	processExecFlagsEXEC_ENV_TRUNCATED      processExecFlags = 32
 )
 
 type processExecRecord struct {
@@ -32,13 +33,14 @@ type processExecRecord struct {
 	ExeLen      uint16
 	CwdLen      uint16
 	Argc        uint32
-	Pad0        uint32
+	EnvLen      uint16
+	Pad0        uint16
 }
 
 type processExecScratch struct {
 	_    structs.HostLayout
 	Rec  processExecRecord
-	Data [12800]int8
+	Data [16896]int8
 }
 
 type processExitRecord struct {
@@ -81,9 +83,12 @@ type processRecordHeader struct {
 type processRecordType uint32
 
 const (
-	processRecordTypeRECORD_EXEC processRecordType = 1
-	processRecordTypeRECORD_FORK processRecordType = 2
-	processRecordTypeRECORD_EXIT processRecordType = 3
+	processRecordTypeRECORD_EXEC       processRecordType = 1
+	processRecordTypeRECORD_FORK       processRecordType = 2
+	processRecordTypeRECORD_EXIT       processRecordType = 3
+	processRecordTypeRECORD_CONN_OPEN  processRecordType = 10
+	processRecordTypeRECORD_DATA       processRecordType = 11
+	processRecordTypeRECORD_CONN_CLOSE processRecordType = 12
 )
 
 // Names of all BPF objects in the ELF.

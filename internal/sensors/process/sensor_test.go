@@ -376,8 +376,8 @@ func TestBurstIsComplete(t *testing.T) {
 	if n := c.lost(); n != 0 {
 		t.Errorf("kernel lost %d records", n)
 	}
-	if c.bad != 0 || c.s.Queue().Stats().Dropped.Load() != 0 {
-		t.Errorf("malformed %d, dropped %d", c.bad, c.s.Queue().Stats().Dropped.Load())
+	if c.bad != 0 {
+		t.Errorf("%d malformed records", c.bad)
 	}
 }
 

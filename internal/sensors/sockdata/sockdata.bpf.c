@@ -327,7 +327,7 @@ static __always_inline void emit_open(struct conn *c, __u64 pid_tgid, __u32 fd, 
 	r->ktime_ns = now;
 	r->local = c->local;
 	r->peer = c->peer;
-	bpf_ringbuf_submit(r, 0);
+	bpf_ringbuf_submit(r, ringbuf_flags(&events));
 }
 
 /* is_request_start reports whether data starts like an HTTP/1.x request line. */
@@ -495,7 +495,7 @@ static __always_inline int on_exit(long ret)
 	if (captured > CAPTURE_LEN)
 		return 0;
 	verifier_bound(captured, 2 * CAPTURE_LEN);
-	if (bpf_ringbuf_output(&events, s, sizeof(struct data_record) + captured, 0) < 0)
+	if (bpf_ringbuf_output(&events, s, sizeof(struct data_record) + captured, ringbuf_flags(&events)) < 0)
 		count_lost(&lost);
 	return 0;
 }
@@ -606,7 +606,7 @@ int enter_close(void *ctx)
 			r->ktime_ns = bpf_ktime_get_boot_ns();
 			r->pos[0] = c->pos[0];
 			r->pos[1] = c->pos[1];
-			bpf_ringbuf_submit(r, 0);
+			bpf_ringbuf_submit(r, ringbuf_flags(&events));
 		} else {
 			count_lost(&lost);
 		}

@@ -16,8 +16,9 @@ import (
 // httpConn is one tracked connection: its assembly and the process that
 // owns it, looked up once when the connection is first seen.
 type httpConn struct {
-	asm  *requests.Conn
-	proc event.Process
+	asm      *requests.Conn
+	proc     event.Process
+	lastSeen uint64 // CLOCK_BOOTTIME ns of its last record
 }
 
 // httpStats count what the HTTP stage could not use. orphanData and
@@ -58,8 +59,9 @@ type httpPipeline struct {
 	// when (CLOCK_BOOTTIME ns). Their connections are closed by sweep, not
 	// at once: exit records come from another ring buffer than socket
 	// records, so the last data of a connection may still be on its way.
-	exited map[uint32]uint64
-	stats  httpStats
+	exited        map[uint32]uint64
+	lastIdleSweep uint64
+	stats         httpStats
 
 	// Reused for every exchange: sinks must not keep events.
 	ev      event.Event
@@ -94,6 +96,7 @@ func (p *httpPipeline) handle(rec *sockdata.Record) {
 			return
 		}
 		ch := http1.Chunk{Pos: rec.Pos, Size: rec.Size, Data: rec.Data, Enter: rec.EnterNs, Exit: rec.ExitNs}
+		c.lastSeen = rec.ExitNs
 		p.current = c
 		if rec.Direction == sockdata.Ingress {
 			c.asm.Ingress(ch, p.onExch)
@@ -122,7 +125,7 @@ func (p *httpPipeline) open(rec *sockdata.Record) {
 	if rec.Side == sockdata.Client {
 		side = requests.Client
 	}
-	c := &httpConn{asm: requests.NewConn(requests.ConnInfo{
+	c := &httpConn{lastSeen: rec.KtimeNs, asm: requests.NewConn(requests.ConnInfo{
 		ID: rec.ConnID, PID: rec.PID, TID: rec.TID, Side: side, Local: rec.Local, Peer: rec.Peer,
 	})}
 	if pr, ok := p.table.Lookup(rec.PID); ok {
@@ -180,9 +183,22 @@ func (p *httpPipeline) processExited(pid uint32, ts uint64) {
 	}
 }
 
+// idleTimeout drops connections that carried nothing for this long: the
+// kernel map is an LRU, and a connection it evicted never sends a close.
+const idleTimeout = 15 * time.Minute
+
 // sweep closes the connections of processes that exited before now minus
-// exitGrace.
+// exitGrace, and those idle for idleTimeout.
 func (p *httpPipeline) sweep(now uint64) {
+	if now > uint64(idleTimeout) && now-p.lastIdleSweep > uint64(time.Minute) {
+		p.lastIdleSweep = now
+		idleBefore := now - uint64(idleTimeout)
+		for id, c := range p.conns {
+			if c.lastSeen < idleBefore {
+				p.close(id, now)
+			}
+		}
+	}
 	for pid, ts := range p.exited {
 		if now < ts+uint64(exitGrace) {
 			continue

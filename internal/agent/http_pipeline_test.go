@@ -1,0 +1,93 @@
+package agent
+
+import (
+	"testing"
+	"time"
+
+	"github.com/vigil-dev/vigil/internal/bpfrt"
+	"github.com/vigil-dev/vigil/internal/event"
+	"github.com/vigil-dev/vigil/internal/metrics"
+	"github.com/vigil-dev/vigil/internal/proc"
+	"github.com/vigil-dev/vigil/internal/sensors/sockdata"
+)
+
+// pipeline builds an httpPipeline over a fake procfs-less table.
+func pipeline(t *testing.T) (*httpPipeline, *[]event.HTTP) {
+	t.Helper()
+	var got []event.HTTP
+	table := proc.NewTable(proc.TableOptions{ProcRoot: t.TempDir()})
+	table.Exec(event.Process{PID: 10, Comm: "srv", Exe: "/usr/bin/srv", Args: []string{"srv"}, Service: "shop"}, 1)
+	p := newHTTPPipeline(table, bpfrt.Clock{}, metrics.NewHTTP(metrics.HTTPOptions{}), 4, func(ev *event.Event) {
+		if ev.Process.Service != "shop" {
+			t.Errorf("service %q", ev.Process.Service)
+		}
+		got = append(got, *ev.HTTP)
+	})
+	return p, &got
+}
+
+func open(p *httpPipeline, id uint64, ts uint64) {
+	p.handle(&sockdata.Record{Type: sockdata.ConnOpen, ConnID: id, PID: 10, TID: 10, Side: sockdata.Server,
+		Local: event.Endpoint{Addr: "127.0.0.1", Port: 80}, Peer: event.Endpoint{Addr: "127.0.0.1", Port: 5000}, KtimeNs: ts})
+}
+
+func data(p *httpPipeline, id uint64, dir sockdata.Direction, pos uint64, b string, enter, exit uint64) {
+	p.handle(&sockdata.Record{Type: sockdata.Data, ConnID: id, PID: 10, Direction: dir, Pos: pos, Size: uint32(len(b)),
+		Data: []byte(b), EnterNs: enter, ExitNs: exit})
+}
+
+func TestPipelineEmitsExchanges(t *testing.T) {
+	p, got := pipeline(t)
+	open(p, 1, 100)
+	req := "GET /a/123?secret=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+	data(p, 1, sockdata.Ingress, 0, req, 100, 200)
+	resp := "HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy"
+	data(p, 1, sockdata.Egress, 0, resp, 900, 1200)
+	if len(*got) != 1 {
+		t.Fatalf("want 1 exchange, got %d", len(*got))
+	}
+	h := (*got)[0]
+	if h.Side != "server" || h.Method != "GET" || h.Path != "/a/123" || h.Route != "/a/{id}" || h.Status != 503 ||
+		h.DurationNs != 1000 || h.ResponseBodyBytes != 4 || h.Local.Port != 80 {
+		t.Errorf("exchange %+v", h)
+	}
+}
+
+func TestPipelineDataWithoutOpenIsCounted(t *testing.T) {
+	p, got := pipeline(t)
+	data(p, 99, sockdata.Ingress, 0, "GET / HTTP/1.1\r\n\r\n", 1, 2)
+	if len(*got) != 0 || p.stats.orphanData.Load() != 1 {
+		t.Errorf("exchanges %d, orphan data %d", len(*got), p.stats.orphanData.Load())
+	}
+}
+
+func TestPipelineClosesConnectionsOfExitedProcessesAfterGrace(t *testing.T) {
+	p, _ := pipeline(t)
+	open(p, 1, 100)
+	p.processExited(10, 1000)
+	p.sweep(1000 + uint64(exitGrace) - 1)
+	if len(p.conns) != 1 {
+		t.Fatal("closed before the grace period")
+	}
+	p.sweep(1000 + uint64(exitGrace))
+	if len(p.conns) != 0 || len(p.byPID) != 0 || len(p.exited) != 0 {
+		t.Errorf("after grace: %d conns, %d pids, %d exited", len(p.conns), len(p.byPID), len(p.exited))
+	}
+}
+
+func TestPipelineDropsIdleAndBoundsConnections(t *testing.T) {
+	p, _ := pipeline(t)
+	start := uint64(time.Hour)
+	open(p, 1, start)
+	open(p, 2, start+uint64(10*time.Minute))
+	p.sweep(start + uint64(idleTimeout) + 1)
+	if _, ok := p.conns[1]; ok || len(p.conns) != 1 {
+		t.Errorf("idle connection kept: %d conns", len(p.conns))
+	}
+	for id := uint64(10); id < 20; id++ {
+		open(p, id, start)
+	}
+	if len(p.conns) != 4 || p.stats.evicted.Load() != 7 {
+		t.Errorf("cap 4: %d conns, %d evicted", len(p.conns), p.stats.evicted.Load())
+	}
+}

@@ -241,9 +241,13 @@ func parseWrk(out string) (reqs, rps, p99ms float64) {
 	return reqs, rps, p99ms
 }
 
+// serverCount is what vigil counted on the server's port. Not by service
+// name: a server that started before vigil and rewrote its environment
+// area with its process title (nginx does) no longer shows its
+// OTEL_SERVICE_NAME in /proc, and is named after its executable.
 func serverCount(addr string, t target) float64 {
 	return value(get("http://"+addr+"/metrics"), "http_server_request_duration_seconds_count",
-		map[string]string{"service_name": t.service, "server_port": strconv.Itoa(t.port)})
+		map[string]string{"server_port": strconv.Itoa(t.port)})
 }
 
 // value sums a metric's samples whose labels include want.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,7 +26,7 @@ import (
 )
 
 func newRunCmd() *cobra.Command {
-	var configPath, listen string
+	var configPath, listen, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the agent: sensors, pipeline and the /metrics endpoint",
@@ -46,11 +47,25 @@ variables, then flags; docs/configuration.md lists every key.`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return runAgent(cmd.Context(), cfg)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "YAML configuration file")
 	cmd.Flags().StringVar(&listen, "listen", config.Default().Listen, "address for /metrics, /healthz and /readyz")
+	// For benchmarks and bug reports, not for production.
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile to this file")
+	cmd.Flags().MarkHidden("cpuprofile")
 	return cmd
 }
 

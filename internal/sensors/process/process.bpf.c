@@ -242,7 +242,7 @@ int handle_exec(struct bpf_raw_tracepoint_args *ctx)
 	if (off > EXEC_DATA_LEN)
 		return 0;
 	size = sizeof(struct exec_record) + off;
-	if (bpf_ringbuf_output(&events, s, size, ringbuf_flags(&events)) < 0)
+	if (bpf_ringbuf_output(&events, s, size, wakeup_flags_output(&events, size)) < 0)
 		count_lost(&lost);
 	return 0;
 }
@@ -272,7 +272,7 @@ int handle_fork(struct bpf_raw_tracepoint_args *ctx)
 	r->child_pid = child_pid;
 	r->_pad0 = 0;
 	r->child_start_ns = BPF_CORE_READ(child, start_boottime);
-	bpf_ringbuf_submit(r, ringbuf_flags(&events));
+	bpf_ringbuf_submit(r, wakeup_flags_submit(&events, sizeof(*r)));
 	return 0;
 }
 
@@ -323,6 +323,6 @@ int handle_exit(void *ctx)
 	r->exit_code = BPF_CORE_READ(task, exit_code);
 	r->_pad0 = 0;
 	r->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
-	bpf_ringbuf_submit(r, ringbuf_flags(&events));
+	bpf_ringbuf_submit(r, wakeup_flags_submit(&events, sizeof(*r)));
 	return 0;
 }

@@ -177,12 +177,23 @@ struct {
 	__type(value, struct conn);
 } conns SEC(".maps");
 
+/*
+ * The pending syscall of each thread, in task-local storage: cheaper than a
+ * hash map keyed by thread id (no update and delete per syscall, no LRU
+ * lock), and freed with the task. kind == 0 means no call is pending.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64); /* pid_tgid */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct call_args);
 } calls SEC(".maps");
+
+static __always_inline struct call_args *call_slot(bool create)
+{
+	return bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -327,7 +338,7 @@ static __always_inline void emit_open(struct conn *c, __u64 pid_tgid, __u32 fd, 
 	r->ktime_ns = now;
 	r->local = c->local;
 	r->peer = c->peer;
-	bpf_ringbuf_submit(r, ringbuf_flags(&events));
+	bpf_ringbuf_submit(r, wakeup_flags_submit(&events, sizeof(*r)));
 }
 
 /* is_request_start reports whether data starts like an HTTP/1.x request line. */
@@ -389,36 +400,38 @@ static __always_inline int on_enter(__u32 fd, __u64 ptr, __u32 len, __u8 kind, _
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct conn_key key = {.tgid = pid_tgid >> 32, .fd = fd};
-	struct call_args a = {};
+	struct call_args *a;
 	struct conn *c;
 
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c || c->proto == PROTO_OTHER)
 		return 0;
-	a.ptr = ptr;
-	a.enter_ns = bpf_ktime_get_boot_ns();
-	a.fd = fd;
-	a.len = len;
-	a.kind = kind;
-	a.direction = dir;
-	bpf_map_update_elem(&calls, &pid_tgid, &a, BPF_ANY);
+	a = call_slot(true);
+	if (!a)
+		return 0;
+	a->ptr = ptr;
+	a->enter_ns = bpf_ktime_get_boot_ns();
+	a->fd = fd;
+	a->len = len;
+	a->kind = kind;
+	a->direction = dir;
 	return 0;
 }
 
 static __always_inline int on_exit(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct call_args *a = bpf_map_lookup_elem(&calls, &pid_tgid);
+	struct call_args *a = call_slot(false);
 	struct conn_key key;
 	struct data_scratch *s;
 	struct conn *c;
 	__u32 zero = 0, captured = 0, size, d;
 	__u64 now;
 
-	if (!a)
+	if (!a || !a->kind)
 		return 0;
 	struct call_args args = *a;
-	bpf_map_delete_elem(&calls, &pid_tgid);
+	a->kind = 0;
 	if (ret <= 0)
 		return 0;
 	key.tgid = pid_tgid >> 32;
@@ -495,7 +508,8 @@ static __always_inline int on_exit(long ret)
 	if (captured > CAPTURE_LEN)
 		return 0;
 	verifier_bound(captured, 2 * CAPTURE_LEN);
-	if (bpf_ringbuf_output(&events, s, sizeof(struct data_record) + captured, ringbuf_flags(&events)) < 0)
+	if (bpf_ringbuf_output(&events, s, sizeof(struct data_record) + captured,
+			       wakeup_flags_output(&events, sizeof(struct data_record) + captured)) < 0)
 		count_lost(&lost);
 	return 0;
 }
@@ -531,24 +545,27 @@ DATA_SYSCALL(sendfile64, CALL_SENDFILE, DIR_EGRESS, 0, 2, 3)
 /* accept: the new fd is the return value; stash nothing but the kind. */
 static __always_inline int stash_kind(__u8 kind, __u32 fd)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct call_args a = {.kind = kind, .fd = fd};
+	struct call_args *a;
 
-	if (skip_self(pid_tgid))
+	if (skip_self(bpf_get_current_pid_tgid()))
 		return 0;
-	bpf_map_update_elem(&calls, &pid_tgid, &a, BPF_ANY);
+	a = call_slot(true);
+	if (!a)
+		return 0;
+	a->kind = kind;
+	a->fd = fd;
 	return 0;
 }
 
 static __always_inline int accept_exit(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct call_args *a = bpf_map_lookup_elem(&calls, &pid_tgid);
+	struct call_args *a = call_slot(false);
 
 	if (!a)
 		return 0;
 	bool ok = a->kind == CALL_ACCEPT;
-	bpf_map_delete_elem(&calls, &pid_tgid);
+	a->kind = 0;
 	if (ok && ret >= 0)
 		track(pid_tgid, ret, SIDE_SERVER);
 	return 0;
@@ -572,14 +589,14 @@ SEC("tracepoint/syscalls/sys_exit_connect")
 int exit_connect(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct call_args *a = bpf_map_lookup_elem(&calls, &pid_tgid);
+	struct call_args *a = call_slot(false);
 	long ret = EXIT_RET(ctx);
 
 	if (!a)
 		return 0;
 	bool ok = a->kind == CALL_CONNECT;
 	__u32 fd = a->fd;
-	bpf_map_delete_elem(&calls, &pid_tgid);
+	a->kind = 0;
 	if (ok && (ret == 0 || ret == -EINPROGRESS))
 		track(pid_tgid, fd, SIDE_CLIENT);
 	return 0;
@@ -606,7 +623,7 @@ int enter_close(void *ctx)
 			r->ktime_ns = bpf_ktime_get_boot_ns();
 			r->pos[0] = c->pos[0];
 			r->pos[1] = c->pos[1];
-			bpf_ringbuf_submit(r, ringbuf_flags(&events));
+			bpf_ringbuf_submit(r, wakeup_flags_submit(&events, sizeof(*r)));
 		} else {
 			count_lost(&lost);
 		}

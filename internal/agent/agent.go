@@ -223,15 +223,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	var (
 		prec     process.Record
 		srec     sockdata.Record
-		procRecs = a.process.Queue().Records()
-		sockRecs <-chan *bpfrt.Record
+		procRecs = a.process.Queue().Batches()
+		sockRecs <-chan []*bpfrt.Record
 		done     = ctx.Done()
 		deadline <-chan time.Time
 		open     = len(queues)
 		errs     []error
 	)
 	if a.sock != nil {
-		sockRecs = a.sock.Queue().Records()
+		sockRecs = a.sock.Queue().Batches()
 	}
 	defer a.flushSinks()
 	for open > 0 {
@@ -239,35 +239,38 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.flushSinks()
 		}
 		select {
-		case r, ok := <-procRecs:
+		case batch, ok := <-procRecs:
 			if !ok {
 				procRecs = nil
 				open--
 				errs = append(errs, <-readErr)
 				continue
 			}
-			err := process.Decode(r.Bytes(), a.clock, &prec)
-			a.process.Queue().Release(r)
-			if err != nil {
-				a.metrics.decodeErrors.Add(1)
-				a.log.Debug("skipping malformed process record", "error", err)
-				continue
+			for _, r := range batch {
+				if err := process.Decode(r.Bytes(), a.clock, &prec); err != nil {
+					a.metrics.decodeErrors.Add(1)
+					a.log.Debug("skipping malformed process record", "error", err)
+					continue
+				}
+				a.handleProcess(&prec)
 			}
-			a.handleProcess(&prec)
-		case r, ok := <-sockRecs:
+			a.process.Queue().Release(batch)
+		case batch, ok := <-sockRecs:
 			if !ok {
 				sockRecs = nil
 				open--
 				errs = append(errs, <-readErr)
 				continue
 			}
-			if err := sockdata.Decode(r.Bytes(), &srec); err != nil {
-				a.metrics.decodeErrors.Add(1)
-				a.log.Debug("skipping malformed sockdata record", "error", err)
-			} else {
-				a.http.handle(&srec) // srec.Data aliases r: release after
+			for _, r := range batch {
+				if err := sockdata.Decode(r.Bytes(), &srec); err != nil {
+					a.metrics.decodeErrors.Add(1)
+					a.log.Debug("skipping malformed sockdata record", "error", err)
+					continue
+				}
+				a.http.handle(&srec) // srec.Data aliases r: released below
 			}
-			a.sock.Queue().Release(r)
+			a.sock.Queue().Release(batch)
 		case <-sweep.C:
 			now := bpfrt.BootNow()
 			a.table.Sweep(now)

@@ -32,17 +32,20 @@ type Stats struct {
 	Received atomic.Uint64 // read from the ring buffer
 }
 
-// Queue is a ring buffer drained into a bounded queue of reusable records.
-// When consumers fall behind, the reader waits for a free record and the
-// records stay in the kernel ring, which is far larger; only when that is
-// full too does the kernel drop records, and count them (Lost).
+// Queue is a ring buffer drained into a bounded queue of reusable records,
+// handed to the consumer in batches: a channel operation per record cost
+// more than decoding it. When consumers fall behind, the reader waits for a
+// free record and the records stay in the kernel ring, which is far larger;
+// only when that is full too does the kernel drop records, and count them
+// (Lost).
 type Queue struct {
-	source string
-	rd     *ringbuf.Reader
-	lost   *ebpf.Map
-	ch     chan *Record
-	free   chan *Record
-	stats  Stats
+	source  string
+	rd      *ringbuf.Reader
+	lost    *ebpf.Map
+	ch      chan []*Record
+	free    chan *Record
+	batches sync.Pool // of *[]*Record
+	stats   Stats
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -62,10 +65,11 @@ func NewQueue(source string, rb, lost *ebpf.Map, capacity int) (*Queue, error) {
 		source: source,
 		rd:     rd,
 		lost:   lost,
-		ch:     make(chan *Record, capacity),
+		ch:     make(chan []*Record, capacity),
 		free:   make(chan *Record, capacity),
 		closed: make(chan struct{}),
 	}
+	q.batches.New = func() any { b := make([]*Record, 0, maxBatch); return &b }
 	for range capacity {
 		q.free <- &Record{}
 	}
@@ -75,15 +79,23 @@ func NewQueue(source string, rb, lost *ebpf.Map, capacity int) (*Queue, error) {
 // Source names the queue's sensor, the `source` label of lost counters.
 func (q *Queue) Source() string { return q.source }
 
-// Records is the channel consumers read; it is closed when Run returns.
-func (q *Queue) Records() <-chan *Record { return q.ch }
+// maxBatch bounds the records handed over at once.
+const maxBatch = 256
 
-// Release returns r to the queue for reuse.
-func (q *Queue) Release(r *Record) {
-	select {
-	case q.free <- r:
-	default: // cannot happen: as many records as slots
+// Batches is the channel consumers read: records in ring order, in batches.
+// It is closed when Run returns. Release every batch when done with it.
+func (q *Queue) Batches() <-chan []*Record { return q.ch }
+
+// Release returns a batch and its records to the queue for reuse.
+func (q *Queue) Release(batch []*Record) {
+	for _, r := range batch {
+		select {
+		case q.free <- r:
+		default: // cannot happen: as many records as slots
+		}
 	}
+	batch = batch[:0]
+	q.batches.Put(&batch)
 }
 
 // Stats returns the queue's counters.
@@ -105,12 +117,27 @@ func (q *Queue) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { q.Close() })
 	defer stop()
 
+	batch := *q.batches.Get().(*[]*Record)
+	// send hands the batch over; it cannot block, as at most capacity
+	// records are out and so at most capacity batches.
+	send := func() {
+		if len(batch) > 0 {
+			q.ch <- batch
+			batch = *q.batches.Get().(*[]*Record)
+		}
+	}
+	defer send()
 	for {
 		var rec *Record
 		select {
 		case rec = <-q.free:
-		case <-q.closed:
-			return nil
+		default:
+			send() // the consumer holds every record: give it what is read
+			select {
+			case rec = <-q.free:
+			case <-q.closed:
+				return nil
+			}
 		}
 		q.rd.SetDeadline(time.Now().Add(PollInterval))
 		raw := ringbuf.Record{RawSample: rec.buf[:0]}
@@ -120,16 +147,22 @@ func (q *Queue) Run(ctx context.Context) error {
 		case err == nil:
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			q.free <- rec // nothing pending: poll again
+			send()
 			continue
 		case errors.Is(err, ringbuf.ErrClosed), errors.Is(err, ringbuf.ErrFlushed):
 			// Closed, or drained after Drain: every record written
 			// before has been delivered.
+			q.free <- rec
 			return nil
 		default:
+			q.free <- rec
 			return fmt.Errorf("queue %s: read ring buffer: %w", q.source, err)
 		}
 		q.stats.Received.Add(1)
-		q.ch <- rec // cannot block: at most capacity records are out
+		batch = append(batch, rec)
+		if len(batch) == maxBatch || q.rd.AvailableBytes() == 0 {
+			send()
+		}
 	}
 }
 

@@ -44,29 +44,11 @@ func startSensor(t *testing.T, opts Options) *collector {
 	go func() { _ = s.Queue().Run(ctx) }()
 	go func() {
 		defer close(c.done)
-		for r := range s.Queue().Records() {
-			var rec Record
-			err := Decode(r.Bytes(), clock, &rec)
-			s.Queue().Release(r)
-			c.mu.Lock()
-			if err != nil {
-				c.bad++
-			} else {
-				// Re-point the kind fields at this copy's own storage.
-				switch {
-				case rec.Event.Exec != nil:
-					e := *rec.Event.Exec
-					rec.Event.Exec = &e
-				case rec.Event.Exit != nil:
-					e := *rec.Event.Exit
-					rec.Event.Exit = &e
-				case rec.Event.Fork != nil:
-					e := *rec.Event.Fork
-					rec.Event.Fork = &e
-				}
-				c.recs = append(c.recs, rec)
+		for batch := range s.Queue().Batches() {
+			for _, r := range batch {
+				c.add(r.Bytes(), clock)
 			}
-			c.mu.Unlock()
+			s.Queue().Release(batch)
 		}
 	}()
 	t.Cleanup(func() {
@@ -77,6 +59,31 @@ func startSensor(t *testing.T, opts Options) *collector {
 		}
 	})
 	return c
+}
+
+// add decodes one raw record and keeps a copy of it.
+func (c *collector) add(raw []byte, clock bpfrt.Clock) {
+	var rec Record
+	err := Decode(raw, clock, &rec)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		c.bad++
+		return
+	}
+	// Re-point the kind fields at this copy's own storage.
+	switch {
+	case rec.Event.Exec != nil:
+		e := *rec.Event.Exec
+		rec.Event.Exec = &e
+	case rec.Event.Exit != nil:
+		e := *rec.Event.Exit
+		rec.Event.Exit = &e
+	case rec.Event.Fork != nil:
+		e := *rec.Event.Fork
+		rec.Event.Fork = &e
+	}
+	c.recs = append(c.recs, rec)
 }
 
 // waitFor polls until cond holds over the records seen so far.

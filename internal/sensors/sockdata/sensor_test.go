@@ -46,20 +46,22 @@ func startSensor(t *testing.T) *collector {
 	go func() { _ = s.Queue().Run(ctx) }()
 	go func() {
 		defer close(done)
-		for r := range s.Queue().Records() {
-			var rec Record
-			err := Decode(r.Bytes(), &rec)
-			if err == nil {
-				rec.Data = bytes.Clone(rec.Data)
+		for batch := range s.Queue().Batches() {
+			for _, r := range batch {
+				var rec Record
+				err := Decode(r.Bytes(), &rec)
+				if err == nil {
+					rec.Data = bytes.Clone(rec.Data)
+				}
+				c.mu.Lock()
+				if err != nil {
+					c.bad++
+				} else {
+					c.recs = append(c.recs, collected{rec})
+				}
+				c.mu.Unlock()
 			}
-			s.Queue().Release(r)
-			c.mu.Lock()
-			if err != nil {
-				c.bad++
-			} else {
-				c.recs = append(c.recs, collected{rec})
-			}
-			c.mu.Unlock()
+			s.Queue().Release(batch)
 		}
 	}()
 	t.Cleanup(func() {

@@ -143,7 +143,12 @@ type key struct {
 
 // workload drives srv with real clients and returns how many requests of
 // each method and status the clients themselves reported, per client.
-func workload(t *testing.T, srv server) (serverSeen, curlSeen, goSeen map[key]int) {
+// clientTimes are the durations the clients measured themselves, summed.
+type clientTimes struct {
+	curl, goClient, pipelined time.Duration
+}
+
+func workload(t *testing.T, srv server) (serverSeen, curlSeen, goSeen map[key]int, times clientTimes) {
 	t.Helper()
 	base := fmt.Sprintf("http://127.0.0.1:%d", srv.port)
 	serverSeen, curlSeen, goSeen = map[key]int{}, map[key]int{}, map[key]int{}
@@ -162,15 +167,25 @@ func workload(t *testing.T, srv server) (serverSeen, curlSeen, goSeen map[key]in
 	for range urls[1:] {
 		args = append(args, "-o", "/dev/null")
 	}
-	args = append(args, "-w", "%{http_code}\n")
+	args = append(args, "-w", "%{http_code} %{time_total}\n")
 	args = append(args, urls...)
 	out, err := exec.Command("curl", args...).Output()
 	if err != nil {
 		t.Fatalf("curl: %v", err)
 	}
-	for _, code := range strings.Fields(string(out)) {
-		serverSeen[key{"GET", code}]++
-		curlSeen[key{"GET", code}]++
+	// curlLine counts one "<status> <seconds>" line of curl -w.
+	curlLine := func(method, line string) {
+		var code string
+		var secs float64
+		if _, err := fmt.Sscan(line, &code, &secs); err != nil {
+			t.Fatalf("curl -w output %q: %v", line, err)
+		}
+		serverSeen[key{method, code}]++
+		curlSeen[key{method, code}]++
+		times.curl += time.Duration(secs * float64(time.Second))
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		curlLine("GET", line)
 	}
 
 	if srv.echo {
@@ -178,14 +193,12 @@ func workload(t *testing.T, srv server) (serverSeen, curlSeen, goSeen map[key]in
 		body := filepath.Join(t.TempDir(), "body")
 		os.WriteFile(body, bytes.Repeat([]byte("u"), 100<<10), 0o644)
 		for range 2 {
-			out, err := exec.Command("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}\n", "-H", "Expect: 100-continue",
+			out, err := exec.Command("curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{time_total}\n", "-H", "Expect: 100-continue",
 				"--data-binary", "@"+body, base+"/echo").Output()
 			if err != nil {
 				t.Fatalf("curl POST: %v", err)
 			}
-			code := strings.TrimSpace(string(out))
-			serverSeen[key{"POST", code}]++
-			curlSeen[key{"POST", code}]++
+			curlLine("POST", strings.TrimSpace(string(out)))
 		}
 	}
 
@@ -193,12 +206,14 @@ func workload(t *testing.T, srv server) (serverSeen, curlSeen, goSeen map[key]in
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
 	for _, path := range []string{"/hello", "/hello", "/status/404", "/big?n=70000", "/hello"} {
+		start := time.Now()
 		resp, err := client.Get(base + path)
 		if err != nil {
 			t.Fatalf("go client: %v", err)
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		times.goClient += time.Since(start)
 		serverSeen[key{"GET", strconv.Itoa(resp.StatusCode)}]++
 		goSeen[key{"GET", strconv.Itoa(resp.StatusCode)}]++
 	}
@@ -210,6 +225,7 @@ func workload(t *testing.T, srv server) (serverSeen, curlSeen, goSeen map[key]in
 	}
 	defer conn.Close()
 	req := "GET /hello HTTP/1.1\r\nHost: e2e\r\n\r\n"
+	pipeStart := time.Now()
 	if _, err := io.WriteString(conn, req+req+req); err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +240,31 @@ func workload(t *testing.T, srv server) (serverSeen, curlSeen, goSeen map[key]in
 		serverSeen[key{"GET", strconv.Itoa(resp.StatusCode)}]++
 		goSeen[key{"GET", strconv.Itoa(resp.StatusCode)}]++
 	}
-	return serverSeen, curlSeen, goSeen
+	// Each pipelined exchange lies within the whole pipelined exchange.
+	times.pipelined = 3 * time.Since(pipeStart)
+	return serverSeen, curlSeen, goSeen, times
+}
+
+// histogramSum sums a histogram's sample sums over the series matching want.
+func histogramSum(t *testing.T, body, metric string, want map[string]string) time.Duration {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	var sum float64
+	for _, m := range families[metric].GetMetric() {
+		labels := labelMap(m)
+		match := true
+		for k, v := range want {
+			match = match && labels[k] == v
+		}
+		if match {
+			sum += m.GetHistogram().GetSampleSum()
+		}
+	}
+	return time.Duration(sum * float64(time.Second))
 }
 
 // histogramCounts sums a histogram's sample counts by method and status for
@@ -309,13 +349,14 @@ func TestHTTPMetricsExactAcrossServers(t *testing.T) {
 	servers = append(servers, startNginx(t))
 
 	type expectation struct {
-		srv                  server
+		srv                   server
 		serverSeen, curl, goc map[key]int
+		times                 clientTimes
 	}
 	var exps []expectation
 	for _, srv := range servers {
-		s, c, g := workload(t, srv)
-		exps = append(exps, expectation{srv, s, c, g})
+		s, c, g, times := workload(t, srv)
+		exps = append(exps, expectation{srv, s, c, g, times})
 	}
 	self := filepath.Base(os.Args[0]) // this test binary is the Go client
 
@@ -344,6 +385,20 @@ func TestHTTPMetricsExactAcrossServers(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	_, body := httpGet(t, "http://"+addr+"/metrics")
+	// Durations: what vigil measured for each side lies within what the
+	// clients measured themselves.
+	for _, e := range exps {
+		port := strconv.Itoa(e.srv.port)
+		srvSum := histogramSum(t, body, "http_server_request_duration_seconds", map[string]string{"service_name": e.srv.name, "server_port": port})
+		curlSum := histogramSum(t, body, "http_client_request_duration_seconds", map[string]string{"service_name": "curl", "server_port": port})
+		clientsTotal := e.times.curl + e.times.goClient + e.times.pipelined
+		if srvSum <= 0 || srvSum > clientsTotal {
+			t.Errorf("%s: server durations sum to %v, clients measured %v", e.srv.name, srvSum, clientsTotal)
+		}
+		if curlSum <= 0 || curlSum > e.times.curl {
+			t.Errorf("%s: curl's durations sum to %v in vigil, curl measured %v", e.srv.name, curlSum, e.times.curl)
+		}
+	}
 	for _, s := range []string{`vigil_events_lost_total{source="sockdata"}`, `vigil_events_lost_total{source="process"}`, `vigil_events_dropped_total{stage="http_orphan_data"}`} {
 		if n := metricValue(t, body, s); n != 0 {
 			t.Errorf("%s = %v", s, n)

@@ -149,6 +149,9 @@ func probes() []probe {
 		{"ringbuf", KindMap, noNote(probeMap("ringbuf", ebpf.RingBuf))},
 		{"lru_hash", KindMap, noNote(probeMap("lru_hash", ebpf.LRUHash))},
 		{"percpu_array", KindMap, noNote(probeMap("percpu_array", ebpf.PerCPUArray))},
+		// Task-local storage needs BTF-described values, which
+		// features.HaveMapType knows how to build.
+		{"task_storage", KindMap, noNote(func() error { return features.HaveMapType(ebpf.TaskStorage) })},
 
 		helper("probe_read_user", asm.FnProbeReadUser),
 		helper("probe_read_kernel", asm.FnProbeReadKernel),
@@ -160,6 +163,7 @@ func probes() []probe {
 		helper("ringbuf_reserve", asm.FnRingbufReserve),
 		helper("ktime_get_ns", asm.FnKtimeGetNs),
 		helper("loop", asm.FnLoop),
+		helper("task_storage_get", asm.FnTaskStorageGet),
 	}
 }
 
@@ -556,7 +560,7 @@ func featureSpecs() []featureSpec {
 			requires: []string{"tracepoint", "raw_tracepoint", "ringbuf", "probe_read_kernel", "probe_read_user", "btf"},
 			core:     true,
 		},
-		{name: "http observability", requires: []string{"tracepoint", "ringbuf", "probe_read_user", "lru_hash"}},
+		{name: "http observability", requires: []string{"tracepoint", "ringbuf", "probe_read_user", "lru_hash", "task_storage", "task_storage_get", "get_current_task_btf"}},
 		{name: "network enforcement (deny connect)", requires: []string{"cgroup_connect4", "cgroup_connect6", "cgroup_sendmsg4"}},
 		{name: "process kill enforcement", requires: []string{"send_signal"}},
 		{

@@ -39,6 +39,12 @@ const containerIDLen = 64
 //
 // The result is a substring of cgroupPath; ContainerID does not allocate.
 func ContainerID(cgroupPath string) string {
+	return innermost(cgroupPath, containerIDFromComponent)
+}
+
+// innermost applies match to the components of a cgroup path from the
+// innermost outwards and returns the first non-empty result.
+func innermost(cgroupPath string, match func(component string) string) string {
 	rest := cgroupPath
 	for rest != "" {
 		var comp string
@@ -47,8 +53,8 @@ func ContainerID(cgroupPath string) string {
 		} else {
 			comp, rest = rest, ""
 		}
-		if id := containerIDFromComponent(comp); id != "" {
-			return id
+		if v := match(comp); v != "" {
+			return v
 		}
 	}
 	return ""
@@ -111,19 +117,7 @@ func isLowerHex(s string) bool {
 // API server shows for a static pod has its own UID and carries that hash in
 // its kubernetes.io/config.hash annotation.
 func PodUID(cgroupPath string) string {
-	rest := cgroupPath
-	for rest != "" {
-		var comp string
-		if i := strings.LastIndexByte(rest, '/'); i >= 0 {
-			comp, rest = rest[i+1:], rest[:i]
-		} else {
-			comp, rest = rest, ""
-		}
-		if uid := podUIDFromComponent(comp); uid != "" {
-			return uid
-		}
-	}
-	return ""
+	return innermost(cgroupPath, podUIDFromComponent)
 }
 
 func podUIDFromComponent(c string) string {

@@ -362,7 +362,7 @@ func (a *Agent) handleProcess(rec *process.Record) {
 	p := &ev.Process
 	switch ev.Kind {
 	case event.KindExec:
-		a.table.Exec(*p, rec.StartNs)
+		a.table.ExecInCgroup(*p, rec.StartNs, rec.CgroupV1ID)
 		a.table.Fill(p)
 		ev.Ancestors = a.table.Ancestors(p.PID, a.opts.MaxAncestors)
 		if a.sel != nil && a.sel.HasProcessRules() {

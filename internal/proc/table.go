@@ -61,7 +61,10 @@ type Table struct {
 	cgroups map[uint64]cgroupInfo
 	// noContainerV2 holds cgroup ids whose v2 path names no container.
 	noContainerV2 map[uint64]struct{}
-	seq           uint64 // insertion counter, for eviction order
+	// byCgroupPair caches the container of {v2 cgroup id, memory cgroup
+	// id} pairs, for hosts where only v1 hierarchies name containers.
+	byCgroupPair map[[2]uint64]string
+	seq          uint64 // insertion counter, for eviction order
 }
 
 // entry is one process. proc.Args is shared between entries (a fork copies
@@ -85,6 +88,7 @@ func NewTable(opts TableOptions) *Table {
 		procs:         make(map[uint32]*entry),
 		cgroups:       make(map[uint64]cgroupInfo),
 		noContainerV2: make(map[uint64]struct{}),
+		byCgroupPair:  make(map[[2]uint64]string),
 	}
 	if t.maxEntries <= 0 {
 		t.maxEntries = DefaultMaxEntries
@@ -123,11 +127,20 @@ func (t *Table) Seed() error {
 // Service from the process's environment (read now; the executable's base
 // name when the process is already gone).
 func (t *Table) Exec(p event.Process, startNs uint64) {
+	t.ExecInCgroup(p, startNs, 0)
+}
+
+// ExecInCgroup is Exec for a process whose memory controller cgroup id the
+// kernel reported too (0: unknown). On hosts with cgroup v1 hierarchies,
+// containers managed there share v2 cgroups, so the v2 id alone cannot be
+// cached as naming a container; the pair of ids can, which spares a
+// /proc/<pid>/cgroup read per exec.
+func (t *Table) ExecInCgroup(p event.Process, startNs, memCgroupID uint64) {
 	p.TID = p.PID // the exec'ing thread becomes the thread group leader
 	p.Args = cloneArgs(p.Args)
 	// procfs reads happen before taking the lock: they may block.
 	if p.ContainerID == "" {
-		p.ContainerID = t.containerID(p.PID, p.CgroupID)
+		p.ContainerID = t.containerID(p.PID, p.CgroupID, memCgroupID)
 	}
 	if p.Service == "" {
 		environ, _ := readEnviron(t.procRoot, p.PID)
@@ -152,13 +165,18 @@ func (t *Table) Exec(p event.Process, startNs uint64) {
 
 // containerID returns the container of the process pid in kernel cgroup
 // cgroupID (0 when unknown), using and filling the cgroup cache.
-func (t *Table) containerID(pid uint32, cgroupID uint64) string {
+func (t *Table) containerID(pid uint32, cgroupID, memCgroupID uint64) string {
+	pair := [2]uint64{cgroupID, memCgroupID}
 	if cgroupID != 0 {
 		t.mu.RLock()
 		cg, ok := t.cgroups[cgroupID]
+		id, okPair := t.byCgroupPair[pair]
 		t.mu.RUnlock()
 		if ok {
 			return cg.containerID
+		}
+		if okPair && memCgroupID != 0 {
+			return id
 		}
 	}
 	cg, err := readCgroup(t.procRoot, pid)
@@ -166,7 +184,18 @@ func (t *Table) containerID(pid uint32, cgroupID uint64) string {
 		// Gone already: ask the cgroup filesystem about the id instead.
 		return t.containerIDByCgroupID(cgroupID)
 	}
-	if cgroupID == 0 || !cg.byV2 {
+	if cgroupID == 0 {
+		return cg.containerID
+	}
+	if !cg.byV2 {
+		if memCgroupID != 0 {
+			t.mu.Lock()
+			if len(t.byCgroupPair) >= maxCgroupPairs {
+				clear(t.byCgroupPair) // bounded; pairs are cheap to learn again
+			}
+			t.byCgroupPair[pair] = cg.containerID
+			t.mu.Unlock()
+		}
 		return cg.containerID
 	}
 	if t.cgroup2Root != "" {
@@ -182,8 +211,11 @@ func (t *Table) containerID(pid uint32, cgroupID uint64) string {
 	return cg.containerID
 }
 
-// maxNoContainerV2 bounds Table.noContainerV2.
-const maxNoContainerV2 = 4096
+// maxNoContainerV2 and maxCgroupPairs bound the caches of their names.
+const (
+	maxNoContainerV2 = 4096
+	maxCgroupPairs   = 16384
+)
 
 // containerIDByCgroupID resolves a cgroup id whose process is gone. Only a
 // container id found in the v2 path is cached: on hybrid hosts a runtime

@@ -471,3 +471,26 @@ func TestTableConcurrent(t *testing.T) {
 		t.Errorf("Len = %d, above MaxEntries", n)
 	}
 }
+
+// On hybrid hosts the container of a {v2 cgroup, memory cgroup} pair is
+// cached: a process gone before its exec is handled still gets it, and a
+// process in the same v2 cgroup but another memory cgroup does not.
+func TestExecInCgroupCachesPairsOnHybridHosts(t *testing.T) {
+	root := t.TempDir()
+	writeFakeProc(t, root, fakeProc{pid: 10, ppid: 1, comm: "app", exe: "/app", args: []string{"app"},
+		cgroup: "4:memory:/docker/" + dockerID + "\n0::/\n"})
+	tab := NewTable(TableOptions{ProcRoot: root})
+	tab.ExecInCgroup(event.Process{PID: 10, Comm: "app", Exe: "/app", Args: []string{"app"}, CgroupID: 1}, 1, 500)
+	if p, _ := tab.Lookup(10); p.ContainerID != dockerID {
+		t.Fatalf("live process: container %q", p.ContainerID)
+	}
+	// pid 11 is not in the fake procfs: gone before its exec was handled.
+	tab.ExecInCgroup(event.Process{PID: 11, Comm: "app", Exe: "/app", Args: []string{"app"}, CgroupID: 1}, 2, 500)
+	if p, _ := tab.Lookup(11); p.ContainerID != dockerID {
+		t.Errorf("gone process, same pair: container %q", p.ContainerID)
+	}
+	tab.ExecInCgroup(event.Process{PID: 12, Comm: "host", Exe: "/host", Args: []string{"host"}, CgroupID: 1}, 3, 600)
+	if p, _ := tab.Lookup(12); p.ContainerID != "" {
+		t.Errorf("other memory cgroup: container %q", p.ContainerID)
+	}
+}

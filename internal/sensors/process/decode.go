@@ -16,6 +16,9 @@ import (
 // it, before enrichment from the process table.
 type Record struct {
 	Event event.Event
+	// CgroupV1ID is, for exec records, the process's memory controller
+	// cgroup (see proc.Table.ExecInCgroup).
+	CgroupV1ID uint64
 	// StartNs is the process start time (CLOCK_BOOTTIME, as /proc reports it): with the pid it
 	// identifies a process across pid reuse.
 	StartNs uint64
@@ -70,6 +73,7 @@ func Decode(raw []byte, clock bpfrt.Clock, out *Record) error {
 		exeLen := int(le.Uint16(raw[68:]))
 		cwdLen := int(le.Uint16(raw[70:]))
 		envLen := int(le.Uint16(raw[76:]))
+		out.CgroupV1ID = le.Uint64(raw[80:])
 		data := raw[execSize:]
 		if argsLen+filenameLen+exeLen+cwdLen+envLen > len(data) {
 			return fmt.Errorf("%w: exec string lengths %d+%d+%d+%d+%d exceed %d bytes of data",

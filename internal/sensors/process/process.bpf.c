@@ -54,6 +54,10 @@ struct exec_record {
 	__u32 argc;
 	__u16 env_len;
 	__u16 _pad0;
+	/* The process's cgroup in the memory controller: on hosts with v1
+	 * hierarchies, containers managed there share v2 cgroups, and this id
+	 * is what tells them apart. On pure v2 hosts it is the v2 cgroup. */
+	__u64 cgroup_v1_id;
 };
 
 struct fork_record {
@@ -124,6 +128,24 @@ const struct exit_record *_unused_exit __attribute__((unused));
 const enum record_type *_unused_rt __attribute__((unused));
 const enum exec_flags *_unused_ef __attribute__((unused));
 
+static __always_inline __u64 memory_cgroup_id(struct task_struct *task)
+{
+	struct cgroup_subsys_state *css = NULL;
+	struct css_set *cset;
+	int idx;
+
+	if (!bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id))
+		return 0;
+	idx = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+	if (idx < 0 || idx >= CGROUP_SUBSYS_COUNT)
+		return 0;
+	cset = BPF_CORE_READ(task, cgroups);
+	bpf_probe_read_kernel(&css, sizeof(css), __builtin_preserve_access_index(&cset->subsys[idx]));
+	if (!css)
+		return 0;
+	return BPF_CORE_READ(css, cgroup, kn, id);
+}
+
 /* append_path resolves p and copies it to data[at...]; returns its length. */
 static __always_inline __u32 append_path(const struct path *p, char *data, __u32 at,
 					 struct path_scratch *ps, bool *truncated)
@@ -173,6 +195,7 @@ int handle_exec(struct bpf_raw_tracepoint_args *ctx)
 	fill_header(&r->hdr, RECORD_EXEC, task);
 	r->start_ns = BPF_CORE_READ(task, start_boottime);
 	r->argc = BPF_CORE_READ(bprm, argc);
+	r->cgroup_v1_id = memory_cgroup_id(task);
 
 	mm = BPF_CORE_READ(task, mm);
 	unsigned long arg_start = BPF_CORE_READ(mm, arg_start);

@@ -35,6 +35,7 @@ type processExecRecord struct {
 	Argc        uint32
 	EnvLen      uint16
 	Pad0        uint16
+	CgroupV1Id  uint64
 }
 
 type processExecScratch struct {

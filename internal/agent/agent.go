@@ -224,7 +224,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		prec     process.Record
 		srec     sockdata.Record
 		procRecs = a.process.Queue().Batches()
-		sockRecs <-chan []*bpfrt.Record
+		sockRecs <-chan *bpfrt.Batch
 		done     = ctx.Done()
 		deadline <-chan time.Time
 		open     = len(queues)
@@ -246,7 +246,7 @@ func (a *Agent) Run(ctx context.Context) error {
 				errs = append(errs, <-readErr)
 				continue
 			}
-			for _, r := range batch {
+			for _, r := range batch.Records {
 				if err := process.Decode(r.Bytes(), a.clock, &prec); err != nil {
 					a.metrics.decodeErrors.Add(1)
 					a.log.Debug("skipping malformed process record", "error", err)
@@ -262,7 +262,7 @@ func (a *Agent) Run(ctx context.Context) error {
 				errs = append(errs, <-readErr)
 				continue
 			}
-			for _, r := range batch {
+			for _, r := range batch.Records {
 				if err := sockdata.Decode(r.Bytes(), &srec); err != nil {
 					a.metrics.decodeErrors.Add(1)
 					a.log.Debug("skipping malformed sockdata record", "error", err)

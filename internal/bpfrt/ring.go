@@ -18,41 +18,49 @@ import (
 // WAKEUP_BYTES in bpf/lib/vigil.h), so the reader also looks on its own.
 const PollInterval = 10 * time.Millisecond
 
-// Record is one raw ring buffer record in a reusable buffer. Consumers must
-// call Queue.Release when done with it and must not keep Bytes after that.
+// maxBatch bounds the records handed over at once.
+const maxBatch = 256
+
+// Record is one raw ring buffer record in a reusable buffer.
 type Record struct {
 	buf []byte
 }
 
-// Bytes returns the record's payload.
+// Bytes returns the record's payload. It is valid until its batch is
+// released.
 func (r *Record) Bytes() []byte { return r.buf }
+
+// Batch is records in ring order, handed to the consumer together: a
+// channel operation per record cost more than decoding it.
+type Batch struct {
+	Records []*Record
+	slots   []Record // the reusable records Records points into
+}
 
 // Stats counts what happened to records from one source.
 type Stats struct {
 	Received atomic.Uint64 // read from the ring buffer
 }
 
-// Queue is a ring buffer drained into a bounded queue of reusable records,
-// handed to the consumer in batches: a channel operation per record cost
-// more than decoding it. When consumers fall behind, the reader waits for a
-// free record and the records stay in the kernel ring, which is far larger;
-// only when that is full too does the kernel drop records, and count them
-// (Lost).
+// Queue is a ring buffer drained into a bounded number of reusable
+// batches. When consumers fall behind, the reader waits for a free batch
+// and the records stay in the kernel ring, which is far larger; only when
+// that is full too does the kernel drop records, and count them (Lost).
 type Queue struct {
-	source  string
-	rd      *ringbuf.Reader
-	lost    *ebpf.Map
-	ch      chan []*Record
-	free    chan *Record
-	batches sync.Pool // of *[]*Record
-	stats   Stats
+	source string
+	rd     *ringbuf.Reader
+	lost   *ebpf.Map
+	ch     chan *Batch
+	free   chan *Batch
+	stats  Stats
 
 	closeOnce sync.Once
 	closed    chan struct{}
 }
 
-// NewQueue reads ring buffer rb into a queue of capacity records. lost, if
-// not nil, is the BPF per-CPU counter of records the kernel could not write.
+// NewQueue reads ring buffer rb into batches holding about capacity records
+// in all. lost, if not nil, is the BPF per-CPU counter of records the
+// kernel could not write.
 func NewQueue(source string, rb, lost *ebpf.Map, capacity int) (*Queue, error) {
 	if capacity <= 0 {
 		return nil, fmt.Errorf("queue %s: capacity must be positive, got %d", source, capacity)
@@ -61,17 +69,19 @@ func NewQueue(source string, rb, lost *ebpf.Map, capacity int) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue %s: open ring buffer reader: %w", source, err)
 	}
+	// Two batches at least, so the reader fills one while the consumer
+	// works on the other.
+	n := max(2, (capacity+maxBatch-1)/maxBatch)
 	q := &Queue{
 		source: source,
 		rd:     rd,
 		lost:   lost,
-		ch:     make(chan []*Record, capacity),
-		free:   make(chan *Record, capacity),
+		ch:     make(chan *Batch, n),
+		free:   make(chan *Batch, n),
 		closed: make(chan struct{}),
 	}
-	q.batches.New = func() any { b := make([]*Record, 0, maxBatch); return &b }
-	for range capacity {
-		q.free <- &Record{}
+	for range n {
+		q.free <- &Batch{slots: make([]Record, maxBatch), Records: make([]*Record, 0, maxBatch)}
 	}
 	return q, nil
 }
@@ -79,23 +89,17 @@ func NewQueue(source string, rb, lost *ebpf.Map, capacity int) (*Queue, error) {
 // Source names the queue's sensor, the `source` label of lost counters.
 func (q *Queue) Source() string { return q.source }
 
-// maxBatch bounds the records handed over at once.
-const maxBatch = 256
+// Batches is the channel consumers read; it is closed when Run returns.
+// Release every batch when done with it.
+func (q *Queue) Batches() <-chan *Batch { return q.ch }
 
-// Batches is the channel consumers read: records in ring order, in batches.
-// It is closed when Run returns. Release every batch when done with it.
-func (q *Queue) Batches() <-chan []*Record { return q.ch }
-
-// Release returns a batch and its records to the queue for reuse.
-func (q *Queue) Release(batch []*Record) {
-	for _, r := range batch {
-		select {
-		case q.free <- r:
-		default: // cannot happen: as many records as slots
-		}
+// Release returns a batch to the queue for reuse.
+func (q *Queue) Release(b *Batch) {
+	b.Records = b.Records[:0]
+	select {
+	case q.free <- b:
+	default: // cannot happen: as many slots as batches
 	}
-	batch = batch[:0]
-	q.batches.Put(&batch)
 }
 
 // Stats returns the queue's counters.
@@ -111,34 +115,31 @@ func (q *Queue) Lost() (uint64, error) {
 }
 
 // Run drains the ring buffer until ctx is done, Drain has delivered the
-// last records, or Close is called; then it closes Records.
+// last records, or Close is called; then it closes Batches.
 func (q *Queue) Run(ctx context.Context) error {
 	defer close(q.ch)
 	stop := context.AfterFunc(ctx, func() { q.Close() })
 	defer stop()
 
-	batch := *q.batches.Get().(*[]*Record)
-	// send hands the batch over; it cannot block, as at most capacity
-	// records are out and so at most capacity batches.
+	var b *Batch
+	// send hands the batch over; it cannot block, as there are only so
+	// many batches.
 	send := func() {
-		if len(batch) > 0 {
-			q.ch <- batch
-			batch = *q.batches.Get().(*[]*Record)
+		if b != nil && len(b.Records) > 0 {
+			q.ch <- b
+			b = nil
 		}
 	}
 	defer send()
 	for {
-		var rec *Record
-		select {
-		case rec = <-q.free:
-		default:
-			send() // the consumer holds every record: give it what is read
+		if b == nil {
 			select {
-			case rec = <-q.free:
+			case b = <-q.free:
 			case <-q.closed:
 				return nil
 			}
 		}
+		rec := &b.slots[len(b.Records)]
 		q.rd.SetDeadline(time.Now().Add(PollInterval))
 		raw := ringbuf.Record{RawSample: rec.buf[:0]}
 		err := q.rd.ReadInto(&raw)
@@ -146,21 +147,18 @@ func (q *Queue) Run(ctx context.Context) error {
 		switch {
 		case err == nil:
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			q.free <- rec // nothing pending: poll again
-			send()
+			send() // nothing more pending: deliver what was read, poll again
 			continue
 		case errors.Is(err, ringbuf.ErrClosed), errors.Is(err, ringbuf.ErrFlushed):
 			// Closed, or drained after Drain: every record written
 			// before has been delivered.
-			q.free <- rec
 			return nil
 		default:
-			q.free <- rec
 			return fmt.Errorf("queue %s: read ring buffer: %w", q.source, err)
 		}
 		q.stats.Received.Add(1)
-		batch = append(batch, rec)
-		if len(batch) == maxBatch || q.rd.AvailableBytes() == 0 {
+		b.Records = append(b.Records, rec)
+		if len(b.Records) == maxBatch || q.rd.AvailableBytes() == 0 {
 			send()
 		}
 	}

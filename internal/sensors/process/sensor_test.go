@@ -45,7 +45,7 @@ func startSensor(t *testing.T, opts Options) *collector {
 	go func() {
 		defer close(c.done)
 		for batch := range s.Queue().Batches() {
-			for _, r := range batch {
+			for _, r := range batch.Records {
 				c.add(r.Bytes(), clock)
 			}
 			s.Queue().Release(batch)

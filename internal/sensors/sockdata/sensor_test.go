@@ -47,7 +47,7 @@ func startSensor(t *testing.T) *collector {
 	go func() {
 		defer close(done)
 		for batch := range s.Queue().Batches() {
-			for _, r := range batch {
+			for _, r := range batch.Records {
 				var rec Record
 				err := Decode(r.Bytes(), &rec)
 				if err == nil {

@@ -18,8 +18,10 @@ vet:
 test:
 	$(GO) test -count=1 ./...
 
+# Benchmarks need root; results and how to read them: docs/performance.md.
 bench:
 	./bench/exec-storm.sh
+	$(GO) run ./bench/httpload
 
 clean:
 	rm -rf bin

@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/protocols/http1"
 	"github.com/vigil-dev/vigil/internal/requests"
 	"github.com/vigil-dev/vigil/internal/sensors/sockdata"
+	"github.com/vigil-dev/vigil/internal/tracecontext"
 )
 
 // httpConn is one tracked connection: its assembly and the process that
@@ -52,6 +53,7 @@ type httpPipeline struct {
 	metrics  *metrics.HTTP
 	emit     func(*event.Event)
 	maxConns int
+	ids      *tracecontext.IDs
 
 	conns map[uint64]*httpConn
 	byPID map[uint32]map[uint64]struct{}
@@ -80,6 +82,7 @@ func newHTTPPipeline(table *proc.Table, clock bpfrt.Clock, m *metrics.HTTP, maxC
 		conns:    make(map[uint64]*httpConn),
 		byPID:    make(map[uint32]map[uint64]struct{}),
 		exited:   make(map[uint32]uint64),
+		ids:      tracecontext.NewIDs(),
 	}
 	p.onExch = p.exchange // one closure for the pipeline's life, not per record
 	return p
@@ -210,6 +213,26 @@ func (p *httpPipeline) sweep(now uint64) {
 	}
 }
 
+// traceContext gives the exchange its span: a server span joins the trace
+// of an incoming traceparent as a child of the span that sent it; a client
+// request that carries a traceparent (the application propagates context)
+// is that span; anything else starts a trace of its own.
+func (p *httpPipeline) traceContext(x *requests.Exchange, h *event.HTTP) {
+	parent, ok := tracecontext.Parse(x.Req.Traceparent)
+	switch {
+	case ok && x.Conn.Side == requests.Server:
+		h.TraceID = parent.TraceID.String()
+		h.ParentSpanID = parent.SpanID.String()
+		h.SpanID = p.ids.SpanID().String()
+	case ok:
+		h.TraceID = parent.TraceID.String()
+		h.SpanID = parent.SpanID.String()
+	default:
+		h.TraceID = p.ids.TraceID().String()
+		h.SpanID = p.ids.SpanID().String()
+	}
+}
+
 func (p *httpPipeline) exchange(x *requests.Exchange) {
 	c := p.current
 	ev := &p.ev
@@ -217,6 +240,7 @@ func (p *httpPipeline) exchange(x *requests.Exchange) {
 	ev.Process.TID = x.Conn.TID
 	requests.ToEvent(x, &p.payload)
 	ev.HTTP = &p.payload
+	p.traceContext(x, ev.HTTP)
 	p.metrics.Route(ev)
 	p.metrics.Observe(ev)
 	p.emit(ev)

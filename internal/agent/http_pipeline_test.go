@@ -53,6 +53,28 @@ func TestPipelineEmitsExchanges(t *testing.T) {
 	}
 }
 
+func TestPipelineTraceContext(t *testing.T) {
+	p, got := pipeline(t)
+	open(p, 1, 100)
+	const tid, sid = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	req := "GET / HTTP/1.1\r\ntraceparent: 00-" + tid + "-" + sid + "-01\r\n\r\n"
+	data(p, 1, sockdata.Ingress, 0, req, 100, 200)
+	data(p, 1, sockdata.Egress, 0, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 300, 400)
+	req2 := "GET / HTTP/1.1\r\n\r\n"
+	data(p, 1, sockdata.Ingress, uint64(len(req)), req2, 500, 600)
+	data(p, 1, sockdata.Egress, uint64(len("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")), "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 700, 800)
+	if len(*got) != 2 {
+		t.Fatalf("want 2 exchanges, got %d", len(*got))
+	}
+	joined, own := (*got)[0], (*got)[1]
+	if joined.TraceID != tid || joined.ParentSpanID != sid || len(joined.SpanID) != 16 || joined.SpanID == sid {
+		t.Errorf("server span with traceparent: trace %s parent %s span %s", joined.TraceID, joined.ParentSpanID, joined.SpanID)
+	}
+	if own.TraceID == tid || len(own.TraceID) != 32 || own.ParentSpanID != "" || len(own.SpanID) != 16 {
+		t.Errorf("server span without traceparent: trace %s parent %q span %s", own.TraceID, own.ParentSpanID, own.SpanID)
+	}
+}
+
 func TestPipelineDataWithoutOpenIsCounted(t *testing.T) {
 	p, got := pipeline(t)
 	data(p, 99, sockdata.Ingress, 0, "GET / HTTP/1.1\r\n\r\n", 1, 2)

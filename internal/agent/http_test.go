@@ -25,9 +25,10 @@ func listen(t *testing.T) (net.Listener, uint16) {
 	return ln, uint16(ln.Addr().(*net.TCPAddr).Port)
 }
 
-func curl(t *testing.T, url string) {
+func curl(t *testing.T, url string, args ...string) {
 	t.Helper()
-	if out, err := exec.Command("curl", "-sS", "-o", "/dev/null", url).CombinedOutput(); err != nil {
+	args = append([]string{"-sS", "-o", "/dev/null"}, append(args, url)...)
+	if out, err := exec.Command("curl", args...).CombinedOutput(); err != nil {
 		t.Fatalf("curl %s: %v %s", url, err, out)
 	}
 }
@@ -137,8 +138,10 @@ func TestHTTPEventFields(t *testing.T) {
 	})}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
+	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	start := time.Now()
-	curl(t, fmt.Sprintf("http://127.0.0.1:%d/users/12345/orders?token=secret", port))
+	curl(t, fmt.Sprintf("http://127.0.0.1:%d/users/12345/orders?token=secret", port),
+		"-H", "traceparent: 00-"+traceID+"-"+parentID+"-01")
 	elapsed := time.Since(start)
 
 	ev := waitFor(t, rec, "server http event", func(e *event.Event) bool {
@@ -155,10 +158,17 @@ func TestHTTPEventFields(t *testing.T) {
 	if ev.Process.Service == "" || ev.Process.Exe == "" || h.Peer.Addr != "127.0.0.1" {
 		t.Errorf("process/peer: %+v %+v", ev.Process, h.Peer)
 	}
+	if h.TraceID != traceID || h.ParentSpanID != parentID || len(h.SpanID) != 16 {
+		t.Errorf("server span: trace %s parent %s span %s", h.TraceID, h.ParentSpanID, h.SpanID)
+	}
 	cl := waitFor(t, rec, "client http event", func(e *event.Event) bool {
 		return e.Kind == event.KindHTTP && e.HTTP.Side == event.SideClient && e.HTTP.Peer.Port == port
 	})
 	if cl.Process.Comm != "curl" || cl.HTTP.Status != 418 || cl.HTTP.DurationNs < h.DurationNs {
 		t.Errorf("client event: comm %q status %d duration %d (server %d)", cl.Process.Comm, cl.HTTP.Status, cl.HTTP.DurationNs, h.DurationNs)
+	}
+	// curl sent the header: its span is the one the header names.
+	if cl.HTTP.TraceID != traceID || cl.HTTP.SpanID != parentID {
+		t.Errorf("client span: trace %s span %s", cl.HTTP.TraceID, cl.HTTP.SpanID)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigil-dev/vigil/internal/agent"
 	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/export"
 	"github.com/vigil-dev/vigil/internal/metrics"
 	"github.com/vigil-dev/vigil/internal/route"
 	"github.com/vigil-dev/vigil/internal/selector"
@@ -108,6 +109,28 @@ func runAgent(ctx context.Context, cfg config.Config) error {
 		}
 		opts.HTTP = h
 	}
+	var spans *export.OTLPTraces
+	if cfg.HTTP.Enabled && export.OTLPTraceEnabled(os.LookupEnv) {
+		protocol, err := export.OTLPProtocol(os.LookupEnv)
+		if err != nil {
+			return err
+		}
+		spans, err = export.NewOTLPTraces(ctx, export.OTLPTraceOptions{Protocol: protocol, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			// Part of the 2 s SIGTERM budget: what cannot be sent in
+			// time is lost, and logged.
+			c, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+			defer cancel()
+			if err := spans.Close(c); err != nil {
+				log.Warn("closing OTLP trace exporter", "error", err)
+			}
+		}()
+		opts.Sinks = append(opts.Sinks, spans)
+		log.Info("exporting spans over OTLP", "protocol", protocol)
+	}
 	a, err := agent.New(opts)
 	if err != nil {
 		return err
@@ -116,6 +139,9 @@ func runAgent(ctx context.Context, cfg config.Config) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(a.Collectors()...)
+	if spans != nil {
+		reg.MustRegister(spans)
+	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

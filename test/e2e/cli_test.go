@@ -68,8 +68,16 @@ type lineLog struct {
 
 func startVigil(t *testing.T, readyLine string, args ...string) *vigilProc {
 	t.Helper()
+	return startVigilEnv(t, nil, readyLine, args...)
+}
+
+// startVigilEnv starts vigil with env added to this process's environment
+// and waits for readyLine on its stderr.
+func startVigilEnv(t *testing.T, env []string, readyLine string, args ...string) *vigilProc {
+	t.Helper()
 	bpftest.Require(t)
 	cmd := exec.Command(vigilBin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/vigil-dev/vigil/internal/kernel"
 )
 
 // SensorSpec is what every sensor hands the runtime: its BPF objects, how
@@ -33,6 +35,16 @@ type Sensor struct {
 func StartSensor(s SensorSpec) (*Sensor, error) {
 	if s.RingBytes&(s.RingBytes-1) != 0 || s.RingBytes < uint32(os.Getpagesize()) {
 		return nil, fmt.Errorf("%s sensor: ring buffer size %d is not a power of two of at least a page", s.Name, s.RingBytes)
+	}
+	for _, h := range s.Hooks {
+		if h.Kind == Tracepoint {
+			// Before any tracepoint is attached in this process: the
+			// library remembers where tracefs is (or that it is not).
+			if _, err := kernel.EnsureTracefs(); err != nil {
+				return nil, fmt.Errorf("%s sensor: tracefs is needed for tracepoints: %w", s.Name, err)
+			}
+			break
+		}
 	}
 	opts := s.Load
 	sizes := map[string]uint32{"events": s.RingBytes}

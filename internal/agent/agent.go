@@ -91,8 +91,8 @@ type Agent struct {
 	ready   atomic.Bool
 }
 
-// New prepares the kernel side (mounts, memlock), seeds the process table
-// from /proc and loads and attaches the sensors. Close releases everything.
+// New prepares the kernel side (memlock; the sensors mount tracefs), seeds
+// the process table from /proc and loads and attaches the sensors. Close releases everything.
 func New(opts Options) (*Agent, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -109,9 +109,6 @@ func New(opts Options) (*Agent, error) {
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("raise RLIMIT_MEMLOCK: %w", err)
-	}
-	if _, err := kernel.EnsureTracefs(); err != nil {
-		return nil, fmt.Errorf("tracefs is needed for tracepoints: %w", err)
 	}
 	cg2, err := kernel.Cgroup2Path()
 	if err != nil {

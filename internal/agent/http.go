@@ -98,7 +98,7 @@ func (p *httpPipeline) handle(rec *sockdata.Record) {
 			p.stats.orphanData.Add(1)
 			return
 		}
-		ch := http1.Chunk{Pos: rec.Pos, Size: rec.Size, Data: rec.Data, Enter: rec.EnterNs, Exit: rec.ExitNs}
+		ch := http1.Chunk{Pos: rec.Pos, Size: rec.Size, Data: rec.Data, Enter: rec.EnterNs, Exit: rec.ExitNs, TID: rec.TID}
 		c.lastSeen = rec.ExitNs
 		p.current = c
 		if rec.Direction == sockdata.Ingress {
@@ -237,7 +237,11 @@ func (p *httpPipeline) exchange(x *requests.Exchange) {
 	c := p.current
 	ev := &p.ev
 	*ev = event.Event{Time: p.clock.Time(x.StartNs), Kind: event.KindHTTP, Process: c.proc}
-	ev.Process.TID = x.Conn.TID
+	// The thread that read (server) or wrote (client) the request.
+	ev.Process.TID = x.Req.TID
+	if ev.Process.TID == 0 {
+		ev.Process.TID = x.Conn.TID
+	}
 	requests.ToEvent(x, &p.payload)
 	ev.HTTP = &p.payload
 	p.traceContext(x, ev.HTTP)

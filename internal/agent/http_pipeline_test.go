@@ -13,8 +13,15 @@ import (
 
 // pipeline builds an httpPipeline over a fake procfs-less table.
 func pipeline(t *testing.T) (*httpPipeline, *[]event.HTTP) {
+	p, got, _ := pipelineTIDs(t)
+	return p, got
+}
+
+// pipelineTIDs is pipeline that also records each event's thread id.
+func pipelineTIDs(t *testing.T) (*httpPipeline, *[]event.HTTP, *[]uint32) {
 	t.Helper()
 	var got []event.HTTP
+	var tids []uint32
 	table := proc.NewTable(proc.TableOptions{ProcRoot: t.TempDir()})
 	table.Exec(event.Process{PID: 10, Comm: "srv", Exe: "/usr/bin/srv", Args: []string{"srv"}, Service: "shop"}, 1)
 	p := newHTTPPipeline(table, bpfrt.Clock{}, metrics.NewHTTP(metrics.HTTPOptions{}), 4, func(ev *event.Event) {
@@ -22,8 +29,9 @@ func pipeline(t *testing.T) (*httpPipeline, *[]event.HTTP) {
 			t.Errorf("service %q", ev.Process.Service)
 		}
 		got = append(got, *ev.HTTP)
+		tids = append(tids, ev.Process.TID)
 	})
-	return p, &got
+	return p, &got, &tids
 }
 
 func open(p *httpPipeline, id uint64, ts uint64) {
@@ -32,12 +40,12 @@ func open(p *httpPipeline, id uint64, ts uint64) {
 }
 
 func data(p *httpPipeline, id uint64, dir sockdata.Direction, pos uint64, b string, enter, exit uint64) {
-	p.handle(&sockdata.Record{Type: sockdata.Data, ConnID: id, PID: 10, Direction: dir, Pos: pos, Size: uint32(len(b)),
+	p.handle(&sockdata.Record{Type: sockdata.Data, ConnID: id, PID: 10, TID: 10 + uint32(dir), Direction: dir, Pos: pos, Size: uint32(len(b)),
 		Data: []byte(b), EnterNs: enter, ExitNs: exit})
 }
 
 func TestPipelineEmitsExchanges(t *testing.T) {
-	p, got := pipeline(t)
+	p, got, tids := pipelineTIDs(t)
 	open(p, 1, 100)
 	req := "GET /a/123?secret=1 HTTP/1.1\r\nHost: x\r\n\r\n"
 	data(p, 1, sockdata.Ingress, 0, req, 100, 200)
@@ -50,6 +58,10 @@ func TestPipelineEmitsExchanges(t *testing.T) {
 	if h.Side != "server" || h.Method != "GET" || h.Path != "/a/123" || h.Route != "/a/{id}" || h.Status != 503 ||
 		h.DurationNs != 1000 || h.ResponseBodyBytes != 4 || h.Local.Port != 80 {
 		t.Errorf("exchange %+v", h)
+	}
+	// The server event's thread is the one that read the request.
+	if (*tids)[0] != 10+uint32(sockdata.Ingress) {
+		t.Errorf("tid %d, want the reading thread %d", (*tids)[0], 10+uint32(sockdata.Ingress))
 	}
 }
 

@@ -29,6 +29,8 @@ type Chunk struct {
 	// Enter and Exit are the syscall's entry and exit times (ns,
 	// CLOCK_BOOTTIME).
 	Enter, Exit uint64
+	// TID is the thread that made the syscall.
+	TID uint32
 }
 
 // Direction says whether the process read a stream (Ingress) or wrote it
@@ -87,6 +89,8 @@ type Message struct {
 	// Timestamps of the first and last chunk that carried bytes of the
 	// message.
 	FirstEnter, FirstExit, LastEnter, LastExit uint64
+	// TID is the thread that read or wrote the message's first bytes.
+	TID uint32
 
 	// Answers is, for a response, the number of the ExpectResponseTo call
 	// whose request it answers (counted from 1 since the parser was created

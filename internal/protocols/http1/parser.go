@@ -29,6 +29,7 @@ type Parser struct {
 	anchored    bool   // pos is known: a chunk has been fed
 	pos         uint64 // stream position of the next byte
 	enter, exit uint64 // timestamps of the chunk being fed
+	tid         uint32 // thread of the chunk being fed
 
 	msg     Message
 	inMsg   bool   // msg holds a message begun and not yet emitted
@@ -109,7 +110,7 @@ func (p *Parser) Feed(c Chunk, emit func(*Message)) {
 	if uint64(len(data)) > uint64(c.Size) {
 		data = data[:c.Size] // the capture cannot exceed the syscall
 	}
-	p.enter, p.exit = c.Enter, c.Exit
+	p.enter, p.exit, p.tid = c.Enter, c.Exit, c.TID
 	switch {
 	case !p.anchored:
 		p.anchored = true
@@ -231,6 +232,7 @@ func (p *Parser) begin() {
 		ContentLength: -1,
 		FirstEnter:    p.enter,
 		FirstExit:     p.exit,
+		TID:           p.tid,
 		LastEnter:     p.enter,
 		LastExit:      p.exit,
 	}

@@ -46,11 +46,13 @@ func run(ctx context.Context, args []string) error {
 	root := &cobra.Command{
 		Use:   "vigil",
 		Short: "eBPF agent for Linux nodes: observe, protect, steer traffic",
-		Long: `vigil watches a Linux node with eBPF programs attached to tracepoints,
-uprobes and socket hooks, and reports what processes and services do.
+		Long: `vigil watches a Linux node with eBPF programs attached to kernel
+tracepoints, and reports what processes and services do: process events with
+lineage, and RED metrics and spans for every HTTP/1.x server and client.
 
 Start with 'vigil doctor' to see what this kernel supports, 'vigil trace' to
-stream live events, and 'vigil run' for the agent with its /metrics endpoint.`,
+stream live events, and 'vigil run' for the agent with its /metrics endpoint
+(and OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

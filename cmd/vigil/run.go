@@ -33,6 +33,7 @@ func newRunCmd() *cobra.Command {
 		Short: "Run the agent: sensors, pipeline and the /metrics endpoint",
 		Long: `Run the agent. With no configuration it observes every process on the node
 except itself and serves /metrics, /healthz and /readyz on 127.0.0.1:9464.
+With OTEL_EXPORTER_OTLP_ENDPOINT set it also sends spans over OTLP.
 
 Configuration comes from --config FILE (YAML), then VIGIL_* environment
 variables, then flags; docs/configuration.md lists every key.`,

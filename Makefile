@@ -16,7 +16,7 @@ vet:
 
 # Kernel tests need root; VIGIL_REQUIRE_BPF=1 turns their skips into failures.
 test:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -p 1 -timeout 20m ./...
 
 # Benchmarks need root; results and how to read them: docs/performance.md.
 bench:

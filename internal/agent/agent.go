@@ -231,6 +231,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		sockRecs = a.sock.Queue().Batches()
 	}
 	defer a.flushSinks()
+	if a.http != nil {
+		defer a.http.stitch.FlushAll() // before the sinks are flushed
+	}
 	for open > 0 {
 		if len(procRecs) == 0 && len(sockRecs) == 0 {
 			a.flushSinks()

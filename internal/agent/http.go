@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/requests"
 	"github.com/vigil-dev/vigil/internal/sensors/sockdata"
 	"github.com/vigil-dev/vigil/internal/tracecontext"
+	"github.com/vigil-dev/vigil/internal/traces"
 )
 
 // httpConn is one tracked connection: its assembly and the process that
@@ -54,6 +55,7 @@ type httpPipeline struct {
 	emit     func(*event.Event)
 	maxConns int
 	ids      *tracecontext.IDs
+	stitch   *traces.Stitcher
 
 	conns map[uint64]*httpConn
 	byPID map[uint32]map[uint64]struct{}
@@ -84,6 +86,7 @@ func newHTTPPipeline(table *proc.Table, clock bpfrt.Clock, m *metrics.HTTP, maxC
 		exited:   make(map[uint32]uint64),
 		ids:      tracecontext.NewIDs(),
 	}
+	p.stitch = traces.NewStitcher(stitchWindow, maxStitchHeld, emit)
 	p.onExch = p.exchange // one closure for the pipeline's life, not per record
 	return p
 }
@@ -191,8 +194,9 @@ func (p *httpPipeline) processExited(pid uint32, ts uint64) {
 const idleTimeout = 15 * time.Minute
 
 // sweep closes the connections of processes that exited before now minus
-// exitGrace, and those idle for idleTimeout.
+// exitGrace, and those idle for idleTimeout, and hands on held events.
 func (p *httpPipeline) sweep(now uint64) {
+	p.stitch.Flush(time.Now())
 	if now > uint64(idleTimeout) && now-p.lastIdleSweep > uint64(time.Minute) {
 		p.lastIdleSweep = now
 		idleBefore := now - uint64(idleTimeout)
@@ -213,11 +217,19 @@ func (p *httpPipeline) sweep(now uint64) {
 	}
 }
 
+// stitchWindow is how long http events are held so that the spans of a
+// node-local call chain can be joined (see traces.Stitcher); maxStitchHeld
+// bounds how many are held.
+const (
+	stitchWindow  = time.Second
+	maxStitchHeld = 16384
+)
+
 // traceContext gives the exchange its span: a server span joins the trace
 // of an incoming traceparent as a child of the span that sent it; a client
 // request that carries a traceparent (the application propagates context)
 // is that span; anything else starts a trace of its own.
-func (p *httpPipeline) traceContext(x *requests.Exchange, h *event.HTTP) {
+func (p *httpPipeline) traceContext(x *requests.Exchange, h *event.HTTP) (fromHeader bool) {
 	parent, ok := tracecontext.Parse(x.Req.Traceparent)
 	switch {
 	case ok && x.Conn.Side == requests.Server:
@@ -231,6 +243,7 @@ func (p *httpPipeline) traceContext(x *requests.Exchange, h *event.HTTP) {
 		h.TraceID = p.ids.TraceID().String()
 		h.SpanID = p.ids.SpanID().String()
 	}
+	return ok
 }
 
 func (p *httpPipeline) exchange(x *requests.Exchange) {
@@ -244,8 +257,10 @@ func (p *httpPipeline) exchange(x *requests.Exchange) {
 	}
 	requests.ToEvent(x, &p.payload)
 	ev.HTTP = &p.payload
-	p.traceContext(x, ev.HTTP)
+	fromHeader := p.traceContext(x, ev.HTTP)
 	p.metrics.Route(ev)
 	p.metrics.Observe(ev)
-	p.emit(ev)
+	now := time.Now()
+	p.stitch.Add(ev, fromHeader, now)
+	p.stitch.Flush(now)
 }

@@ -51,6 +51,7 @@ func TestPipelineEmitsExchanges(t *testing.T) {
 	data(p, 1, sockdata.Ingress, 0, req, 100, 200)
 	resp := "HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy"
 	data(p, 1, sockdata.Egress, 0, resp, 900, 1200)
+	p.stitch.FlushAll()
 	if len(*got) != 1 {
 		t.Fatalf("want 1 exchange, got %d", len(*got))
 	}
@@ -75,6 +76,7 @@ func TestPipelineTraceContext(t *testing.T) {
 	req2 := "GET / HTTP/1.1\r\n\r\n"
 	data(p, 1, sockdata.Ingress, uint64(len(req)), req2, 500, 600)
 	data(p, 1, sockdata.Egress, uint64(len("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")), "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 700, 800)
+	p.stitch.FlushAll()
 	if len(*got) != 2 {
 		t.Fatalf("want 2 exchanges, got %d", len(*got))
 	}

@@ -136,8 +136,13 @@ func TestOTLPSpansReachARealReceiver(t *testing.T) {
 			server := func(s receivedSpan) bool {
 				return s.service == "otlp-go" && s.span.GetKind() == tracepb.Span_SPAN_KIND_SERVER
 			}
+			client := func(s receivedSpan) bool {
+				return s.service == "curl" && s.span.GetKind() == tracepb.Span_SPAN_KIND_CLIENT &&
+					attr(s.span.GetAttributes(), "server.port") == fmt.Sprint(srv.port)
+			}
+			// Spans are held a second for stitching, then batched.
 			deadline := time.Now().Add(10 * time.Second)
-			for len(rcv.find(server)) < 4 && time.Now().Before(deadline) {
+			for (len(rcv.find(server)) < 4 || len(rcv.find(client)) < 4) && time.Now().Before(deadline) {
 				time.Sleep(50 * time.Millisecond)
 			}
 			spans := rcv.find(server)
@@ -159,12 +164,16 @@ func TestOTLPSpansReachARealReceiver(t *testing.T) {
 			if joined != 1 {
 				t.Errorf("spans joined to the incoming traceparent: %d, want 1", joined)
 			}
-			clients := rcv.find(func(s receivedSpan) bool {
-				return s.service == "curl" && s.span.GetKind() == tracepb.Span_SPAN_KIND_CLIENT &&
-					attr(s.span.GetAttributes(), "server.port") == fmt.Sprint(srv.port)
-			})
-			if len(clients) != 4 {
-				t.Errorf("want 4 client spans from curl, got %d", len(clients))
+			if clients := rcv.find(client); len(clients) != 4 {
+				_, body := httpGet(t, "http://"+addr+"/metrics")
+				var diag []string
+				for _, l := range strings.Split(body, "\n") {
+					if (strings.Contains(l, "curl") && strings.Contains(l, "duration_seconds_count") && strings.Contains(l, fmt.Sprint(srv.port))) || strings.HasPrefix(l, "vigil_otlp") ||
+						strings.HasPrefix(l, "vigil_events_lost") || strings.HasPrefix(l, "vigil_events_dropped") || strings.HasPrefix(l, "vigil_http_") {
+						diag = append(diag, l)
+					}
+				}
+				t.Errorf("want 4 client spans from curl, got %d; vigil says:\n%s", len(clients), strings.Join(diag, "\n"))
 			}
 		})
 	}
@@ -200,5 +209,104 @@ func TestOTLPReceiverDownNeverBlocks(t *testing.T) {
 			t.Fatalf("failed spans %v, requests counted %v", failed, counted)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestNodeLocalChainIsOneTrace: curl -> python front -> Go backend, all on
+// this node with no trace header anywhere: every request arrives at a real
+// OTLP receiver as one trace of four linked spans.
+func TestNodeLocalChainIsOneTrace(t *testing.T) {
+	needTool(t, "curl")
+	needTool(t, "python3")
+	rcv, endpoint := startReceiver(t, "grpc")
+	addr := freePort(t)
+	v := startVigilEnv(t, []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc"},
+		"vigil running", "run", "--listen", addr)
+	defer v.stop()
+	back := startServer(t, "chain-back", exec.Command(goServerBin))
+	front := startServer(t, "chain-front", exec.Command("python3", "-c", fmt.Sprintf(`
+import http.server, urllib.request
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        body = urllib.request.urlopen("http://127.0.0.1:%d/hello").read()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()`, back.port)))
+	const n = 3
+	for range n {
+		if err := exec.Command("curl", "-sf", "-o", "/dev/null", fmt.Sprintf("http://127.0.0.1:%d/front", front.port)).Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	byService := func(service string, kind tracepb.Span_SpanKind) []receivedSpan {
+		return rcv.find(func(s receivedSpan) bool { return s.service == service && s.span.GetKind() == kind })
+	}
+	// Spans are held a second for stitching, then batched: wait until every
+	// curl request's trace is complete (other tests' processes may be
+	// traced too, so nothing is counted globally).
+	frontPortStr := fmt.Sprint(front.port)
+	idOf := func(b []byte) string { return fmt.Sprintf("%x", b) }
+	complete := func() bool {
+		roots := rcv.find(func(s receivedSpan) bool {
+			return s.service == "curl" && attr(s.span.GetAttributes(), "server.port") == frontPortStr
+		})
+		if len(roots) < n {
+			return false
+		}
+		for _, r := range roots {
+			trace := idOf(r.span.GetTraceId())
+			if len(rcv.find(func(s receivedSpan) bool { return idOf(s.span.GetTraceId()) == trace })) < 4 {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !complete() && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	frontPort := fmt.Sprint(front.port)
+	var curlSpans []receivedSpan
+	for _, s := range byService("curl", tracepb.Span_SPAN_KIND_CLIENT) {
+		if attr(s.span.GetAttributes(), "server.port") == frontPort {
+			curlSpans = append(curlSpans, s)
+		}
+	}
+	if len(curlSpans) != n {
+		t.Fatalf("curl spans to the front: %d, want %d", len(curlSpans), n)
+	}
+	id := func(b []byte) string { return fmt.Sprintf("%x", b) }
+	for _, root := range curlSpans {
+		trace := id(root.span.GetTraceId())
+		inTrace := rcv.find(func(s receivedSpan) bool { return id(s.span.GetTraceId()) == trace })
+		if len(inTrace) != 4 {
+			t.Errorf("trace %s has %d spans, want 4 (curl, front server, front client, back server)", trace, len(inTrace))
+			continue
+		}
+		parentOf := map[string]string{}
+		kindOf := map[string]string{}
+		for _, s := range inTrace {
+			parentOf[id(s.span.GetSpanId())] = id(s.span.GetParentSpanId())
+			kindOf[id(s.span.GetSpanId())] = s.service + "/" + s.span.GetKind().String()
+		}
+		// Walk from the back server span to the root.
+		var chain []string
+		for _, s := range inTrace {
+			if s.service == "chain-back" {
+				for cur := id(s.span.GetSpanId()); cur != "" && len(chain) < 5; cur = parentOf[cur] {
+					chain = append(chain, kindOf[cur])
+				}
+			}
+		}
+		want := []string{"chain-back/SPAN_KIND_SERVER", "chain-front/SPAN_KIND_CLIENT", "chain-front/SPAN_KIND_SERVER", "curl/SPAN_KIND_CLIENT"}
+		if fmt.Sprint(chain) != fmt.Sprint(want) {
+			t.Errorf("trace %s: chain %v, want %v", trace, chain, want)
+		}
 	}
 }

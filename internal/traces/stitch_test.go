@@ -1,0 +1,101 @@
+package traces
+
+import (
+	"testing"
+	"time"
+
+	"github.com/vigil-dev/vigil/internal/event"
+)
+
+type span struct {
+	name        string
+	side        string
+	pid, tid    uint32
+	local, peer event.Endpoint
+	start, end  int64
+}
+
+func ev(s span, id int) *event.Event {
+	return &event.Event{
+		Time: time.Unix(0, s.start), Kind: event.KindHTTP,
+		Process: event.Process{PID: s.pid, TID: s.tid, Comm: s.name},
+		HTTP: &event.HTTP{Side: s.side, DurationNs: uint64(s.end - s.start), Local: s.local, Peer: s.peer,
+			TraceID: "trace-" + s.name, SpanID: s.name},
+	}
+}
+
+func ep(port uint16) event.Endpoint { return event.Endpoint{Addr: "127.0.0.1", Port: port} }
+
+// A curl -> front -> back chain on one node becomes one trace; an
+// unrelated exchange at the same time stays apart.
+func TestStitchNodeLocalChain(t *testing.T) {
+	spans := []span{ // in the order they complete
+		{"S2", event.SideServer, 30, 30, ep(9000), ep(40001), 300, 460}, // back serves; its write returns after the front has read
+		{"C1", event.SideClient, 20, 21, ep(40001), ep(9000), 250, 450}, // front calls back
+		{"X", event.SideServer, 30, 31, ep(9000), ep(40002), 260, 440},  // someone else's call to back
+		{"S1", event.SideServer, 20, 21, ep(8000), ep(50001), 200, 500}, // front serves
+		{"C0", event.SideClient, 10, 10, ep(50001), ep(8000), 100, 600}, // curl
+	}
+	var out []event.HTTP
+	s := NewStitcher(time.Second, 100, func(e *event.Event) { out = append(out, *e.HTTP) })
+	now := time.Unix(1000, 0)
+	for i, sp := range spans {
+		s.Add(ev(sp, i), false, now)
+	}
+	s.FlushAll()
+	got := map[string]event.HTTP{}
+	for _, h := range out {
+		got[h.SpanID] = h
+	}
+	for child, parent := range map[string]string{"S2": "C1", "C1": "S1", "S1": "C0", "C0": "", "X": ""} {
+		h := got[child]
+		if h.ParentSpanID != parent {
+			t.Errorf("%s: parent %q, want %q", child, h.ParentSpanID, parent)
+		}
+		wantTrace := "trace-C0"
+		if child == "X" {
+			wantTrace = "trace-X"
+		}
+		if h.TraceID != wantTrace {
+			t.Errorf("%s: trace %q, want %q", child, h.TraceID, wantTrace)
+		}
+	}
+	if s.Joined != 3 {
+		t.Errorf("joined %d links, want 3", s.Joined)
+	}
+}
+
+func TestStitchHoldsForTheWindowAndBounds(t *testing.T) {
+	var n int
+	s := NewStitcher(time.Second, 2, func(*event.Event) { n++ })
+	t0 := time.Unix(1000, 0)
+	for i := range 3 {
+		s.Add(ev(span{name: "a", side: event.SideServer, start: int64(i), end: int64(i) + 1}, i), false, t0)
+	}
+	if n != 1 { // the bound let the oldest go
+		t.Fatalf("emitted %d with max 2 held, want 1", n)
+	}
+	s.Flush(t0.Add(999 * time.Millisecond))
+	if n != 1 {
+		t.Fatalf("emitted before the window")
+	}
+	s.Flush(t0.Add(time.Second))
+	if n != 3 {
+		t.Fatalf("emitted %d after the window, want 3", n)
+	}
+}
+
+// A span whose request carried a traceparent keeps its header's parent.
+func TestStitchKeepsExplicitParents(t *testing.T) {
+	var out []event.HTTP
+	s := NewStitcher(time.Second, 10, func(e *event.Event) { out = append(out, *e.HTTP) })
+	now := time.Unix(1000, 0)
+	srv := ev(span{"S", event.SideServer, 2, 2, ep(80), ep(5000), 200, 300}, 0)
+	srv.HTTP.ParentSpanID = "fromheader"
+	s.Add(srv, true, now)
+	s.Add(ev(span{"C", event.SideClient, 1, 1, ep(5000), ep(80), 100, 400}, 1), false, now)
+	s.FlushAll()
+	if out[0].ParentSpanID != "fromheader" || out[0].TraceID != "trace-S" {
+		t.Errorf("explicit parent overridden: %+v", out[0])
+	}
+}

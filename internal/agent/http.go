@@ -15,12 +15,17 @@ import (
 	"github.com/vigil-dev/vigil/internal/traces"
 )
 
-// httpConn is one tracked connection: its assembly and the process that
-// owns it, looked up once when the connection is first seen.
+// httpConn is one tracked connection and its assembly.
 type httpConn struct {
 	asm      *requests.Conn
-	proc     event.Process
 	lastSeen uint64 // CLOCK_BOOTTIME ns of its last record
+}
+
+// procCache is a process as the table knew it, and the table's version of
+// it: Lookup copies argv, too much to do per request.
+type procCache struct {
+	proc    event.Process
+	version uint64
 }
 
 // httpStats count what the HTTP stage could not use. orphanData and
@@ -59,6 +64,7 @@ type httpPipeline struct {
 
 	conns map[uint64]*httpConn
 	byPID map[uint32]map[uint64]struct{}
+	procs map[uint32]*procCache
 	// exited holds processes that exited with connections still open, and
 	// when (CLOCK_BOOTTIME ns). Their connections are closed by sweep, not
 	// at once: exit records come from another ring buffer than socket
@@ -71,7 +77,6 @@ type httpPipeline struct {
 	ev      event.Event
 	payload event.HTTP
 	onExch  func(*requests.Exchange)
-	current *httpConn
 }
 
 func newHTTPPipeline(table *proc.Table, clock bpfrt.Clock, m *metrics.HTTP, maxConns int, emit func(*event.Event)) *httpPipeline {
@@ -83,10 +88,11 @@ func newHTTPPipeline(table *proc.Table, clock bpfrt.Clock, m *metrics.HTTP, maxC
 		maxConns: maxConns,
 		conns:    make(map[uint64]*httpConn),
 		byPID:    make(map[uint32]map[uint64]struct{}),
+		procs:    make(map[uint32]*procCache),
 		exited:   make(map[uint32]uint64),
 		ids:      tracecontext.NewIDs(),
 	}
-	p.stitch = traces.NewStitcher(stitchWindow, maxStitchHeld, emit)
+	p.stitch = traces.NewStitcher(stitchWindow, maxStitchHeld, p.finish)
 	p.onExch = p.exchange // one closure for the pipeline's life, not per record
 	return p
 }
@@ -103,7 +109,6 @@ func (p *httpPipeline) handle(rec *sockdata.Record) {
 		}
 		ch := http1.Chunk{Pos: rec.Pos, Size: rec.Size, Data: rec.Data, Enter: rec.EnterNs, Exit: rec.ExitNs, TID: rec.TID}
 		c.lastSeen = rec.ExitNs
-		p.current = c
 		if rec.Direction == sockdata.Ingress {
 			c.asm.Ingress(ch, p.onExch)
 		} else {
@@ -134,12 +139,6 @@ func (p *httpPipeline) open(rec *sockdata.Record) {
 	c := &httpConn{lastSeen: rec.KtimeNs, asm: requests.NewConn(requests.ConnInfo{
 		ID: rec.ConnID, PID: rec.PID, TID: rec.TID, Side: side, Local: rec.Local, Peer: rec.Peer,
 	})}
-	if pr, ok := p.table.Lookup(rec.PID); ok {
-		c.proc = pr
-	} else {
-		c.proc = event.Process{PID: rec.PID, Args: []string{}}
-		p.table.Fill(&c.proc)
-	}
 	p.conns[rec.ConnID] = c
 	ids := p.byPID[rec.PID]
 	if ids == nil {
@@ -155,7 +154,6 @@ func (p *httpPipeline) close(id, ts uint64) {
 	if c == nil {
 		return
 	}
-	p.current = c
 	c.asm.Close(ts, p.onExch)
 	p.drop(id)
 }
@@ -197,6 +195,11 @@ const idleTimeout = 15 * time.Minute
 // exitGrace, and those idle for idleTimeout, and hands on held events.
 func (p *httpPipeline) sweep(now uint64) {
 	p.stitch.Flush(time.Now())
+	for pid := range p.procs {
+		if _, ok := p.byPID[pid]; !ok {
+			delete(p.procs, pid) // refilled on demand by events still held
+		}
+	}
 	if now > uint64(idleTimeout) && now-p.lastIdleSweep > uint64(time.Minute) {
 		p.lastIdleSweep = now
 		idleBefore := now - uint64(idleTimeout)
@@ -246,10 +249,43 @@ func (p *httpPipeline) traceContext(x *requests.Exchange, h *event.HTTP) (fromHe
 	return ok
 }
 
+// process returns pid as the process table knows it now. Records of
+// processes and of sockets come through different ring buffers, so a
+// connection can be seen before the exec of its process; asking the table
+// when the event leaves the stitcher, a second later, gets it right.
+func (p *httpPipeline) process(pid uint32) event.Process {
+	version, known := p.table.Version(pid)
+	pc := p.procs[pid]
+	if pc != nil && known && pc.version == version {
+		return pc.proc
+	}
+	pr, ok := p.table.Lookup(pid)
+	if !ok {
+		pr = event.Process{PID: pid, Args: []string{}}
+		p.table.Fill(&pr)
+	}
+	if pc == nil {
+		pc = &procCache{}
+		p.procs[pid] = pc
+	}
+	pc.proc, pc.version = pr, version
+	return pr
+}
+
+// finish completes an event the stitcher hands on: the process as known
+// now, the route, the metrics, and the sinks.
+func (p *httpPipeline) finish(ev *event.Event) {
+	tid := ev.Process.TID
+	ev.Process = p.process(ev.Process.PID)
+	ev.Process.TID = tid
+	p.metrics.Route(ev)
+	p.metrics.Observe(ev)
+	p.emit(ev)
+}
+
 func (p *httpPipeline) exchange(x *requests.Exchange) {
-	c := p.current
 	ev := &p.ev
-	*ev = event.Event{Time: p.clock.Time(x.StartNs), Kind: event.KindHTTP, Process: c.proc}
+	*ev = event.Event{Time: p.clock.Time(x.StartNs), Kind: event.KindHTTP, Process: event.Process{PID: x.Conn.PID}}
 	// The thread that read (server) or wrote (client) the request.
 	ev.Process.TID = x.Req.TID
 	if ev.Process.TID == 0 {
@@ -258,8 +294,6 @@ func (p *httpPipeline) exchange(x *requests.Exchange) {
 	requests.ToEvent(x, &p.payload)
 	ev.HTTP = &p.payload
 	fromHeader := p.traceContext(x, ev.HTTP)
-	p.metrics.Route(ev)
-	p.metrics.Observe(ev)
 	now := time.Now()
 	p.stitch.Add(ev, fromHeader, now)
 	p.stitch.Flush(now)

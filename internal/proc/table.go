@@ -334,6 +334,20 @@ func (t *Table) Lookup(pid uint32) (event.Process, bool) {
 	return e.snapshot(), true
 }
 
+// Version returns a number that changes whenever the table's entry for pid
+// is replaced (exec, fork, first sight), so a caller holding a copy from
+// Lookup can tell, cheaply, whether it is stale. ok is false when the pid
+// is unknown.
+func (t *Table) Version(pid uint32) (version uint64, ok bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	e, ok := t.procs[pid]
+	if !ok {
+		return 0, false
+	}
+	return e.seq, true
+}
+
 // Processes returns a snapshot of every live (not exited) process.
 func (t *Table) Processes() []event.Process {
 	t.mu.RLock()

@@ -25,8 +25,32 @@ type Stitcher struct {
 	window  time.Duration
 	max     int
 	emit    func(*event.Event)
-	pending []*pendingSpan
-	Joined  uint64 // links made
+	pending []*pendingSpan // in arrival order
+	// Indexes of pending spans, so that linking costs a few comparisons,
+	// not one per held span: by connection (client end first) and by
+	// process, each split by side ([0] server, [1] client), in arrival
+	// order.
+	byConn [2]map[connKey][]*pendingSpan
+	byPID  [2]map[uint32][]*pendingSpan
+	Joined uint64 // links made
+}
+
+// connKey names a connection by its client end, then its server end.
+type connKey struct{ client, server event.Endpoint }
+
+// sideOf indexes the per-side maps: 0 server, 1 client.
+func sideOf(h *event.HTTP) int {
+	if h.Side == event.SideServer {
+		return 0
+	}
+	return 1
+}
+
+func keyOf(h *event.HTTP) connKey {
+	if h.Side == event.SideServer {
+		return connKey{h.Peer, h.Local}
+	}
+	return connKey{h.Local, h.Peer}
 }
 
 type pendingSpan struct {
@@ -42,7 +66,12 @@ type pendingSpan struct {
 // NewStitcher hands events on to emit after holding them for window. At
 // most max events are held; beyond, the oldest goes out unjoined.
 func NewStitcher(window time.Duration, max int, emit func(*event.Event)) *Stitcher {
-	return &Stitcher{window: window, max: max, emit: emit}
+	s := &Stitcher{window: window, max: max, emit: emit}
+	for i := range 2 {
+		s.byConn[i] = make(map[connKey][]*pendingSpan)
+		s.byPID[i] = make(map[uint32][]*pendingSpan)
+	}
+	return s
 }
 
 // Add takes a copy of an http event (ids already assigned: explicit says
@@ -52,11 +81,35 @@ func (s *Stitcher) Add(ev *event.Event, explicit bool, now time.Time) {
 	p.ev.HTTP = &p.http
 	p.start = ev.Time.UnixNano()
 	p.end = p.start + int64(ev.HTTP.DurationNs)
-	for _, q := range s.pending {
-		s.link(p, q)
-		s.link(q, p)
+	k, pid, side := keyOf(&p.http), p.ev.Process.PID, sideOf(&p.http)
+	other := 1 - side
+	// Same connection, other end: the server end is the child. Newest
+	// first: exchanges on a connection follow each other, and the match is
+	// usually the latest.
+	conn := recent(s.byConn[other][k])
+	for i := len(conn) - 1; i >= 0; i-- {
+		q := conn[i]
+		if side == 0 {
+			s.link(p, q)
+		} else {
+			s.link(q, p)
+		}
+		if p.hasParent && side == 0 || q.hasParent && q.parent == p {
+			break
+		}
+	}
+	// Same process, other kind: the client call is the child.
+	procs := recent(s.byPID[other][pid])
+	for i := len(procs) - 1; i >= 0; i-- {
+		if side == 0 {
+			s.link(procs[i], p)
+		} else {
+			s.link(p, procs[i])
+		}
 	}
 	s.pending = append(s.pending, p)
+	s.byConn[side][k] = append(s.byConn[side][k], p)
+	s.byPID[side][pid] = append(s.byPID[side][pid], p)
 	if len(s.pending) > s.max {
 		s.flushOne()
 	}
@@ -98,9 +151,12 @@ func (s *Stitcher) link(child, parent *pendingSpan) {
 // process and thread contains it: then that one is the parent, not a span
 // of another thread.
 func (s *Stitcher) otherServerOnThread(child *pendingSpan) bool {
-	for _, q := range s.pending {
-		if q.http.Side == event.SideServer && q.ev.Process.PID == child.ev.Process.PID &&
-			q.ev.Process.TID == child.ev.Process.TID && q.start <= child.start && child.start <= q.end {
+	list := s.byPID[0][child.ev.Process.PID]
+	if len(list) > maxScanThread {
+		list = list[len(list)-maxScanThread:]
+	}
+	for _, q := range list {
+		if q.ev.Process.TID == child.ev.Process.TID && q.start <= child.start && child.start <= q.end {
 			return true
 		}
 	}
@@ -125,12 +181,58 @@ func (s *Stitcher) flushOne() {
 	p := s.pending[0]
 	s.pending[0] = nil
 	s.pending = s.pending[1:]
+	side := sideOf(&p.http)
+	unindex(s.byConn[side], keyOf(&p.http), p)
+	unindex(s.byPID[side], p.ev.Process.PID, p)
 	if p.hasParent {
 		p.http.ParentSpanID = p.parent.http.SpanID
 		p.http.TraceID = root(p).http.TraceID
 	}
 	s.emit(&p.ev)
 	// Children still held take their trace from their parent when they go.
+}
+
+// unindex removes p from its list in m.
+func unindex[K comparable](m map[K][]*pendingSpan, k K, p *pendingSpan) {
+	if l := unindexList(m[k], p); len(l) > 0 {
+		m[k] = l
+	} else {
+		delete(m, k)
+	}
+}
+
+// maxScan bounds how many of a process's held spans a new span is compared
+// with: the latest ones. A busy server holds thousands; a call and the
+// request it serves arrive close together, so far older spans rarely
+// matter, and the work per event stays bounded.
+const maxScan = 64
+
+// maxScanThread bounds the look for a same-thread parent, which runs per
+// candidate pair.
+const maxScanThread = 32
+
+func recent(list []*pendingSpan) []*pendingSpan {
+	if len(list) > maxScan {
+		return list[len(list)-maxScan:]
+	}
+	return list
+}
+
+// unindexList removes p from list. Spans leave in arrival order, so p is
+// almost always first, which costs nothing.
+func unindexList(list []*pendingSpan, p *pendingSpan) []*pendingSpan {
+	if len(list) > 0 && list[0] == p {
+		list[0] = nil
+		return list[1:]
+	}
+	for i, q := range list {
+		if q == p {
+			copy(list[i:], list[i+1:])
+			list[len(list)-1] = nil
+			return list[:len(list)-1]
+		}
+	}
+	return list
 }
 
 // root follows parents up; links only go to spans that started earlier, so

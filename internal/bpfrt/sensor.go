@@ -84,6 +84,15 @@ func (s *Sensor) Close() error {
 	return err
 }
 
+// SelfFilter is the value of a sensor's `filter_tgid` constant: this
+// process's id when its own activity is to be dropped in the kernel, else 0.
+func SelfFilter(exclude bool) uint32 {
+	if exclude {
+		return uint32(os.Getpid())
+	}
+	return 0
+}
+
 // Bool turns a flag into a `volatile const __u8` value.
 func Bool(b bool) uint8 {
 	if b {

@@ -4,7 +4,6 @@ package process
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/vigil-dev/vigil/internal/bpfrt"
 )
@@ -50,15 +49,11 @@ func New(opts Options) (*Sensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("process sensor: %w", err)
 	}
-	var self uint32
-	if opts.ExcludeSelf {
-		self = uint32(os.Getpid())
-	}
 	s, err := bpfrt.StartSensor(bpfrt.SensorSpec{
 		Name: Source,
 		Spec: spec,
 		Load: bpfrt.LoadOptions{Constants: map[string]any{
-			"filter_tgid":        self,
+			"filter_tgid":        bpfrt.SelfFilter(opts.ExcludeSelf),
 			"exit_by_live_count": bpfrt.Bool(opts.exitByLiveCount),
 		}},
 		Hooks:     hooks,

@@ -6,7 +6,6 @@ package sockdata
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/cilium/ebpf"
 
@@ -71,15 +70,11 @@ func New(opts Options) (*Sensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sockdata sensor: %w", err)
 	}
-	var self uint32
-	if opts.ExcludeSelf {
-		self = uint32(os.Getpid())
-	}
 	s, err := bpfrt.StartSensor(bpfrt.SensorSpec{
 		Name: Source,
 		Spec: spec,
 		Load: bpfrt.LoadOptions{
-			Constants: map[string]any{"filter_tgid": self, "select_only": bpfrt.Bool(opts.SelectOnly)},
+			Constants: map[string]any{"filter_tgid": bpfrt.SelfFilter(opts.ExcludeSelf), "select_only": bpfrt.Bool(opts.SelectOnly)},
 			MapSizes:  map[string]uint32{"conns": opts.MaxConns},
 		},
 		Hooks:     hooks(),

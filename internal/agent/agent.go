@@ -186,7 +186,7 @@ func (a *Agent) startHTTP(o HTTPOptions) error {
 func (a *Agent) Collectors() []prometheus.Collector {
 	cs := []prometheus.Collector{a.metrics}
 	if a.httpM != nil {
-		cs = append(cs, a.httpM)
+		cs = append(cs, a.httpM, a.http.graph)
 	}
 	return cs
 }

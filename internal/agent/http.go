@@ -61,6 +61,7 @@ type httpPipeline struct {
 	maxConns int
 	ids      *tracecontext.IDs
 	stitch   *traces.Stitcher
+	graph    *metrics.ServiceGraph
 
 	conns map[uint64]*httpConn
 	byPID map[uint32]map[uint64]struct{}
@@ -93,6 +94,14 @@ func newHTTPPipeline(table *proc.Table, clock bpfrt.Clock, m *metrics.HTTP, maxC
 		ids:      tracecontext.NewIDs(),
 	}
 	p.stitch = traces.NewStitcher(stitchWindow, maxStitchHeld, p.finish)
+	p.graph = metrics.NewServiceGraph(0)
+	p.stitch.OnPair = func(client, server *event.Event) {
+		// The client end may not have left the stitcher yet: name both
+		// ends from the process table as it is now.
+		c, s := *client, *server
+		c.Process, s.Process = p.process(client.Process.PID), p.process(server.Process.PID)
+		p.graph.Observe(&c, &s)
+	}
 	p.onExch = p.exchange // one closure for the pipeline's life, not per record
 	return p
 }

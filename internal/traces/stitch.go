@@ -22,9 +22,13 @@ import (
 // of the same thread, else to the earliest serving span of the process that
 // contains it, which may be the wrong one.
 type Stitcher struct {
-	window  time.Duration
-	max     int
-	emit    func(*event.Event)
+	window time.Duration
+	max    int
+	emit   func(*event.Event)
+	// OnPair, if set, is called once for each server span that leaves
+	// joined to its client end on this node: the edges of the service
+	// graph. The events are only valid during the call.
+	OnPair  func(client, server *event.Event)
 	pending []*pendingSpan // in arrival order
 	// Indexes of pending spans, so that linking costs a few comparisons,
 	// not one per held span: by connection (client end first) and by
@@ -187,6 +191,9 @@ func (s *Stitcher) flushOne() {
 	if p.hasParent {
 		p.http.ParentSpanID = p.parent.http.SpanID
 		p.http.TraceID = root(p).http.TraceID
+		if s.OnPair != nil && p.http.Side == event.SideServer && p.parent.http.Side == event.SideClient {
+			s.OnPair(&p.parent.ev, &p.ev)
+		}
 	}
 	s.emit(&p.ev)
 	// Children still held take their trace from their parent when they go.

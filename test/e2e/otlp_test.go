@@ -309,4 +309,11 @@ srv.serve_forever()`, back.port)))
 			t.Errorf("trace %s: chain %v, want %v", trace, chain, want)
 		}
 	}
+	// The service graph has both edges, each with the n requests made.
+	_, body := httpGet(t, "http://"+addr+"/metrics")
+	for _, edge := range []string{`{client="curl",server="chain-front"}`, `{client="chain-front",server="chain-back"}`} {
+		if got := metricValue(t, body, "traces_service_graph_request_total"+edge); got != n {
+			t.Errorf("service graph edge %s: %v requests, want %d", edge, got, n)
+		}
+	}
 }

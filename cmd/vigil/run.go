@@ -116,7 +116,11 @@ func runAgent(ctx context.Context, cfg config.Config) error {
 		if err != nil {
 			return err
 		}
-		spans, err = export.NewOTLPTraces(ctx, export.OTLPTraceOptions{Protocol: protocol, Logger: log})
+		timeout, err := export.OTLPTimeout(os.LookupEnv)
+		if err != nil {
+			return err
+		}
+		spans, err = export.NewOTLPTraces(ctx, export.OTLPTraceOptions{Protocol: protocol, Timeout: timeout, Logger: log})
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,7 +36,10 @@ type OTLPTraceOptions struct {
 	BatchSize int
 	// Interval is how long a span may wait for its batch. Default 1s.
 	Interval time.Duration
-	Logger   *slog.Logger
+	// Timeout bounds one batch's export, retries included (the OTel
+	// OTEL_EXPORTER_OTLP_TIMEOUT semantics). Default 10s.
+	Timeout time.Duration
+	Logger  *slog.Logger
 }
 
 // OTLPTraceEnabled reports whether the environment asks for trace export:
@@ -68,6 +72,22 @@ func OTLPProtocol(lookup func(string) (string, bool)) (string, error) {
 	return "", fmt.Errorf("OTLP protocol %q: vigil supports grpc and http/protobuf", p)
 }
 
+// OTLPTimeout returns the per-batch export timeout the
+// OTEL_EXPORTER_OTLP_TRACES_TIMEOUT or OTEL_EXPORTER_OTLP_TIMEOUT variable
+// sets (milliseconds), or 0 when neither does.
+func OTLPTimeout(lookup func(string) (string, bool)) (time.Duration, error) {
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"} {
+		if v, ok := lookup(k); ok && strings.TrimSpace(v) != "" {
+			ms, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || ms <= 0 {
+				return 0, fmt.Errorf("%s=%q: want a positive number of milliseconds", k, v)
+			}
+			return time.Duration(ms) * time.Millisecond, nil
+		}
+	}
+	return 0, nil
+}
+
 // OTLPTraces is a sink that sends the spans of http events over OTLP. The
 // pipeline never waits for it: spans go into a bounded queue, a goroutine
 // batches them, and what does not fit is dropped and counted.
@@ -97,6 +117,9 @@ func NewOTLPTraces(ctx context.Context, opts OTLPTraceOptions) (*OTLPTraces, err
 	}
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -190,7 +213,7 @@ func (e *OTLPTraces) export(batch []queued) {
 			}},
 		})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), e.opts.Timeout)
 	defer cancel()
 	if err := e.client.UploadTraces(ctx, rs); err != nil {
 		e.Failed.Add(uint64(len(batch)))

@@ -32,3 +32,15 @@ func TestOTLPEnvironment(t *testing.T) {
 		}
 	}
 }
+
+func TestOTLPTimeout(t *testing.T) {
+	if d, err := OTLPTimeout(env(nil)); d != 0 || err != nil {
+		t.Errorf("unset: %v %v", d, err)
+	}
+	if d, _ := OTLPTimeout(env(map[string]string{"OTEL_EXPORTER_OTLP_TIMEOUT": "1500", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "250"})); d.Milliseconds() != 250 {
+		t.Errorf("traces timeout wins: %v", d)
+	}
+	if _, err := OTLPTimeout(env(map[string]string{"OTEL_EXPORTER_OTLP_TIMEOUT": "soon"})); err == nil {
+		t.Error("bad value accepted")
+	}
+}

@@ -317,3 +317,55 @@ srv.serve_forever()`, back.port)))
 		}
 	}
 }
+
+// TestOTLPReceiverSlowAndFailing: a receiver that answers 503 after a long
+// pause. vigil keeps counting requests exactly, keeps /metrics responsive,
+// counts the failed spans, and still stops within 2 s.
+func TestOTLPReceiverSlowAndFailing(t *testing.T) {
+	needTool(t, "curl")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		select {
+		case <-time.After(3 * time.Second):
+		case <-r.Context().Done():
+		}
+		http.Error(w, "overloaded", http.StatusServiceUnavailable)
+	})}
+	go slow.Serve(ln)
+	t.Cleanup(func() { slow.Close() })
+
+	addr := freePort(t)
+	v := startVigilEnv(t, []string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + ln.Addr().String(),
+		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+		"OTEL_EXPORTER_OTLP_TIMEOUT=1000",
+	}, "vigil running", "run", "--listen", addr)
+	defer v.stop()
+	srv := startServer(t, "otlp-slow", exec.Command(goServerBin))
+	for range 5 {
+		if err := exec.Command("curl", "-s", "-o", "/dev/null", fmt.Sprintf("http://127.0.0.1:%d/hello", srv.port)).Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		start := time.Now()
+		_, body := httpGet(t, "http://"+addr+"/metrics")
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("/metrics took %v while the receiver stalls", d)
+		}
+		failed := metricValue(t, body, `vigil_otlp_spans_total{outcome="failed"}`)
+		counted := histogramCounts(t, body, "http_server_request_duration_seconds", map[string]string{"service_name": "otlp-slow"})
+		if failed >= 5 && counted[key{"GET", "200"}] == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("failed spans %v, requests counted %v", failed, counted)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

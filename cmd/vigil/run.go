@@ -147,6 +147,24 @@ func runAgent(ctx context.Context, cfg config.Config) error {
 	if spans != nil {
 		reg.MustRegister(spans)
 	}
+	if export.OTLPMetricsEnabled(os.LookupEnv) {
+		protocol, err := export.OTLPProtocol(os.LookupEnv)
+		if err != nil {
+			return err
+		}
+		pushed, err := export.NewOTLPMetrics(ctx, protocol, reg)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			c, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			if err := pushed.Close(c); err != nil {
+				log.Warn("closing OTLP metric exporter", "error", err)
+			}
+		}()
+		log.Info("exporting metrics over OTLP", "protocol", protocol)
+	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	metricscol "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	collectorpb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -365,6 +366,87 @@ func TestOTLPReceiverSlowAndFailing(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("failed spans %v, requests counted %v", failed, counted)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// metricsReceiver is an OTLP metrics receiver from the official protobufs.
+type metricsReceiver struct {
+	metricscol.UnimplementedMetricsServiceServer
+	mu   sync.Mutex
+	reqs []*metricscol.ExportMetricsServiceRequest
+}
+
+func (r *metricsReceiver) Export(_ context.Context, req *metricscol.ExportMetricsServiceRequest) (*metricscol.ExportMetricsServiceResponse, error) {
+	r.mu.Lock()
+	r.reqs = append(r.reqs, req)
+	r.mu.Unlock()
+	return &metricscol.ExportMetricsServiceResponse{}, nil
+}
+
+// histogramCount is the count of the latest data point of metric whose
+// attributes include want.
+func (r *metricsReceiver) histogramCount(metric string, want map[string]string) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var count uint64
+	for _, req := range r.reqs {
+		for _, rm := range req.GetResourceMetrics() {
+			for _, sm := range rm.GetScopeMetrics() {
+				for _, m := range sm.GetMetrics() {
+					if m.GetName() != metric {
+						continue
+					}
+					for _, dp := range m.GetHistogram().GetDataPoints() {
+						ok := true
+						for k, v := range want {
+							ok = ok && attr(dp.GetAttributes(), k) == v
+						}
+						if ok {
+							count = dp.GetCount() // later requests carry later, cumulative values
+						}
+					}
+				}
+			}
+		}
+	}
+	return count
+}
+
+// TestOTLPMetricsMatchPrometheus: the RED histograms pushed over OTLP/gRPC
+// carry the same counts /metrics shows.
+func TestOTLPMetricsMatchPrometheus(t *testing.T) {
+	needTool(t, "curl")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv := &metricsReceiver{}
+	gs := grpc.NewServer()
+	metricscol.RegisterMetricsServiceServer(gs, rcv)
+	collectorpb.RegisterTraceServiceServer(gs, &receiver{})
+	go gs.Serve(ln)
+	t.Cleanup(gs.Stop)
+
+	addr := freePort(t)
+	v := startVigilEnv(t, []string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + ln.Addr().String(),
+		"OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
+		"OTEL_METRIC_EXPORT_INTERVAL=500",
+	}, "vigil running", "run", "--listen", addr)
+	defer v.stop()
+	srv := startServer(t, "otlp-metrics", exec.Command(goServerBin))
+	for range 6 {
+		if err := exec.Command("curl", "-s", "-o", "/dev/null", fmt.Sprintf("http://127.0.0.1:%d/status/404", srv.port)).Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]string{"service_name": "otlp-metrics", "http_response_status_code": "404"}
+	deadline := time.Now().Add(15 * time.Second)
+	for rcv.histogramCount("http_server_request_duration_seconds", want) != 6 {
+		if time.Now().After(deadline) {
+			t.Fatalf("OTLP histogram count %d, want 6 (as curl made)", rcv.histogramCount("http_server_request_duration_seconds", want))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -49,6 +49,13 @@ variables, then flags; docs/configuration.md lists every key.`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
+			// The OpenTelemetry clients read their settings from the
+			// environment: the otlp section fills what it leaves unset.
+			for k, v := range cfg.OTLP.Environment(os.LookupEnv) {
+				if err := os.Setenv(k, v); err != nil {
+					return fmt.Errorf("config: otlp: %w", err)
+				}
+			}
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
 				if err != nil {

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -27,6 +29,38 @@ type Config struct {
 	Listen  string  `yaml:"listen"`
 	Process Process `yaml:"process"`
 	HTTP    HTTP    `yaml:"http"`
+	OTLP    OTLP    `yaml:"otlp"`
+}
+
+// OTLP sets the standard OTEL_EXPORTER_OTLP_* variables from the file, for
+// deployments that prefer one configuration file; the variables, when set,
+// win (env overrides file).
+type OTLP struct {
+	Endpoint string            `yaml:"endpoint"` // OTEL_EXPORTER_OTLP_ENDPOINT
+	Protocol string            `yaml:"protocol"` // OTEL_EXPORTER_OTLP_PROTOCOL: grpc or http/protobuf
+	Headers  map[string]string `yaml:"headers"`  // OTEL_EXPORTER_OTLP_HEADERS
+}
+
+// Environment returns the OTEL_* variables the otlp section stands for,
+// leaving out those lookup already finds set.
+func (o OTLP) Environment(lookup func(string) (string, bool)) map[string]string {
+	out := map[string]string{}
+	set := func(k, v string) {
+		if _, ok := lookup(k); !ok && v != "" {
+			out[k] = v
+		}
+	}
+	set("OTEL_EXPORTER_OTLP_ENDPOINT", o.Endpoint)
+	set("OTEL_EXPORTER_OTLP_PROTOCOL", o.Protocol)
+	if len(o.Headers) > 0 {
+		var kv []string
+		for k, v := range o.Headers {
+			kv = append(kv, url.PathEscape(k)+"="+url.PathEscape(v))
+		}
+		sort.Strings(kv)
+		set("OTEL_EXPORTER_OTLP_HEADERS", strings.Join(kv, ","))
+	}
+	return out
 }
 
 // HTTP configures HTTP observability.
@@ -227,6 +261,16 @@ func (c Config) Validate() error {
 	}
 	if _, err := selector.New(c.HTTP.Select, c.HTTP.Exclude); err != nil {
 		return fmt.Errorf("config: http.%w", err)
+	}
+	switch c.OTLP.Protocol {
+	case "", "grpc", "http/protobuf":
+	default:
+		return fmt.Errorf("config: otlp.protocol %q: want grpc or http/protobuf", c.OTLP.Protocol)
+	}
+	if e := c.OTLP.Endpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("config: otlp.endpoint %q: want http://host:port or https://host:port", e)
+		}
 	}
 	return nil
 }

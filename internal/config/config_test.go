@@ -62,6 +62,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		"bad exe glob":       {file: "http:\n  select:\n    executables: ['[x']\n", want: "http.select.executables"},
 		"unknown select key": {file: "http:\n  select:\n    exe: [x]\n", want: "exe"},
 		"bad route":          {file: "http:\n  routes: ['/a/{']\n", want: "http.routes"},
+		"bad otlp protocol":  {file: "otlp:\n  protocol: thrift\n", want: "otlp.protocol"},
+		"bad otlp endpoint":  {file: "otlp:\n  endpoint: collector:4317\n", want: "otlp.endpoint"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := ""
@@ -98,4 +100,18 @@ func FuzzLoad(f *testing.F) {
 			_ = c.Validate() // must not panic
 		}
 	})
+}
+
+func TestOTLPSectionBecomesEnvironment(t *testing.T) {
+	o := OTLP{Endpoint: "http://c:4318", Protocol: "grpc", Headers: map[string]string{"authorization": "Bearer x y", "a": "1"}}
+	got := o.Environment(env(map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}))
+	want := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_EXPORTER_OTLP_HEADERS": "a=1,authorization=Bearer%20x%20y"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v (the set protocol variable wins)", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
 }

@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -449,5 +451,30 @@ func TestOTLPMetricsMatchPrometheus(t *testing.T) {
 			t.Fatalf("OTLP histogram count %d, want 6 (as curl made)", rcv.histogramCount("http_server_request_duration_seconds", want))
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestOTLPFromConfigFile: the otlp section of the file does what the
+// variables do.
+func TestOTLPFromConfigFile(t *testing.T) {
+	needTool(t, "curl")
+	rcv, endpoint := startReceiver(t, "grpc")
+	cfg := filepath.Join(t.TempDir(), "vigil.yaml")
+	if err := os.WriteFile(cfg, []byte("otlp:\n  endpoint: "+endpoint+"\n  protocol: grpc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freePort(t)
+	v := startVigil(t, "vigil running", "run", "--config", cfg, "--listen", addr)
+	defer v.stop()
+	srv := startServer(t, "otlp-config", exec.Command(goServerBin))
+	if err := exec.Command("curl", "-s", "-o", "/dev/null", fmt.Sprintf("http://127.0.0.1:%d/hello", srv.port)).Run(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rcv.find(func(s receivedSpan) bool { return s.service == "otlp-config" })) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("no span of otlp-config arrived")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

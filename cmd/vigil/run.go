@@ -119,7 +119,7 @@ func runAgent(ctx context.Context, cfg config.Config) error {
 	}
 	var spans *export.OTLPTraces
 	if cfg.HTTP.Enabled && export.OTLPTraceEnabled(os.LookupEnv) {
-		protocol, err := export.OTLPProtocol(os.LookupEnv)
+		protocol, err := export.OTLPProtocol(os.LookupEnv, export.SignalTraces)
 		if err != nil {
 			return err
 		}
@@ -155,7 +155,7 @@ func runAgent(ctx context.Context, cfg config.Config) error {
 		reg.MustRegister(spans)
 	}
 	if export.OTLPMetricsEnabled(os.LookupEnv) {
-		protocol, err := export.OTLPProtocol(os.LookupEnv)
+		protocol, err := export.OTLPProtocol(os.LookupEnv, export.SignalMetrics)
 		if err != nil {
 			return err
 		}

@@ -56,11 +56,19 @@ func OTLPTraceEnabled(lookup func(string) (string, bool)) bool {
 	return false
 }
 
-// OTLPProtocol returns the protocol the OTEL_EXPORTER_OTLP_*PROTOCOL
-// variables ask for traces, "http/protobuf" by default.
-func OTLPProtocol(lookup func(string) (string, bool)) (string, error) {
+// Signals, as the per-signal OTEL_EXPORTER_OTLP_<SIGNAL>_* variables name
+// them.
+const (
+	SignalTraces  = "TRACES"
+	SignalMetrics = "METRICS"
+)
+
+// OTLPProtocol returns the protocol OTEL_EXPORTER_OTLP_PROTOCOL, or the
+// signal's own OTEL_EXPORTER_OTLP_<signal>_PROTOCOL, asks for;
+// "http/protobuf" by default.
+func OTLPProtocol(lookup func(string) (string, bool), signal string) (string, error) {
 	p := "http/protobuf"
-	for _, k := range []string{"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"} {
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_" + signal + "_PROTOCOL"} {
 		if v, ok := lookup(k); ok && strings.TrimSpace(v) != "" {
 			p = strings.TrimSpace(v)
 		}

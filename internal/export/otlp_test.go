@@ -26,10 +26,14 @@ func TestOTLPEnvironment(t *testing.T) {
 		{map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}, "http/protobuf", true},
 		{map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, "", false},
 	} {
-		got, err := OTLPProtocol(env(c.env))
+		got, err := OTLPProtocol(env(c.env), SignalTraces)
 		if got != c.want || (err == nil) != c.ok {
 			t.Errorf("%v: %q, %v", c.env, got, err)
 		}
+	}
+	// The traces variable does not set the metrics protocol.
+	if got, _ := OTLPProtocol(env(map[string]string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"}), SignalMetrics); got != "http/protobuf" {
+		t.Errorf("metrics protocol from the traces variable: %q", got)
 	}
 }
 

@@ -17,10 +17,9 @@ import (
 // Writer writes one event per line, as JSON or as text for people. It is
 // not safe for concurrent use; the agent calls sinks from one goroutine.
 type Writer struct {
-	w     *bufio.Writer
-	json  bool
-	err   error
-	lines uint64
+	w    *bufio.Writer
+	json bool
+	err  error
 }
 
 // NewWriter writes to w; asJSON selects the JSON lines format of the event
@@ -47,7 +46,6 @@ func (w *Writer) Handle(ev *event.Event) {
 		w.w.WriteString(FormatText(ev))
 		w.w.WriteByte('\n')
 	}
-	w.lines++
 }
 
 // Flush writes buffered lines out. The agent calls it whenever it has no

@@ -109,6 +109,45 @@ static __always_inline void count_lost(void *map)
 		*n += 1; /* per-CPU slot: no atomics needed */
 }
 
+/*
+ * syscall_arg returns argument i of the current syscall from the user
+ * registers saved at its entry. At sys_exit these still hold the
+ * arguments (x86_64: rdi, rsi, rdx, r10, r8, r9; only rax has changed,
+ * to the return value), so a sensor can see a call's arguments and its
+ * result with one hook: half the hooks, and one tracepoint to detach
+ * instead of two (the kernel detaches syscall tracepoints one at a time,
+ * each after an RCU tasks-trace grace period).
+ */
+static __always_inline unsigned long syscall_arg(int i)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	switch (i) {
+	case 0: return BPF_CORE_READ(regs, di);
+	case 1: return BPF_CORE_READ(regs, si);
+	case 2: return BPF_CORE_READ(regs, dx);
+	case 3: return BPF_CORE_READ(regs, r10);
+	case 4: return BPF_CORE_READ(regs, r8);
+	case 5: return BPF_CORE_READ(regs, r9);
+	}
+	return 0;
+}
+
+/* fd_file returns the open file behind descriptor fd of the current task,
+ * or NULL. */
+static __always_inline struct file *fd_file(long fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
+	struct file **fds = fdt->fd;
+	struct file *f = NULL;
+
+	if (fd < 0 || fd >= fdt->max_fds)
+		return NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
 static __always_inline void fill_header(struct record_header *h, __u8 type,
 					struct task_struct *task)
 {

@@ -31,9 +31,10 @@ type Options struct {
 	SelectOnly bool
 }
 
-// dataSyscalls are the syscalls whose entry and exit are both hooked, by
-// tracepoint name; each has programs enter_<name> and exit_<name>.
-var dataSyscalls = []string{
+// exitSyscalls are the syscalls seen at their exit, by tracepoint name;
+// each has a program exit_<name>, which reads the call's arguments from
+// the saved registers. close is seen at its entry.
+var exitSyscalls = []string{
 	"read", "recvfrom", "readv", "recvmsg",
 	"write", "sendto", "writev", "sendmsg", "sendfile64",
 	"accept", "accept4", "connect",
@@ -41,11 +42,8 @@ var dataSyscalls = []string{
 
 func hooks() []bpfrt.Hook {
 	var hs []bpfrt.Hook
-	for _, sc := range dataSyscalls {
-		hs = append(hs,
-			bpfrt.Hook{Program: "enter_" + sc, Kind: bpfrt.Tracepoint, Group: "syscalls", Name: "sys_enter_" + sc},
-			bpfrt.Hook{Program: "exit_" + sc, Kind: bpfrt.Tracepoint, Group: "syscalls", Name: "sys_exit_" + sc},
-		)
+	for _, sc := range exitSyscalls {
+		hs = append(hs, bpfrt.Hook{Program: "exit_" + sc, Kind: bpfrt.Tracepoint, Group: "syscalls", Name: "sys_exit_" + sc})
 	}
 	return append(hs, bpfrt.Hook{Program: "enter_close", Kind: bpfrt.Tracepoint, Group: "syscalls", Name: "sys_enter_close"})
 }

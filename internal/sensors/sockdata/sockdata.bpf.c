@@ -5,10 +5,13 @@
  * protocol parsers (HTTP/1.x today), from syscall tracepoints only.
  *
  * Connections are tracked per {tgid, fd} from accept (server side) and
- * connect (client side). Every read- or write-like syscall looks its fd up
- * once; untracked fds leave after that single map miss. The first bytes of
- * a connection classify it: an HTTP request start keeps it, anything else
- * (TLS, databases, binary protocols) stops all further capture for it.
+ * connect (client side). Every read- or write-like syscall is seen once,
+ * at its exit, with its arguments read from the saved user registers
+ * (syscall_arg): a failed or empty call leaves at once, and any other
+ * looks its fd up once; untracked fds leave after that single map miss.
+ * The first bytes of a connection classify it: an HTTP request start keeps
+ * it, anything else (TLS, databases, binary protocols) stops all further
+ * capture for it.
  */
 #include "vigil.h"
 #include "bpf_endian.h"
@@ -127,7 +130,8 @@ struct data_record {
 	__u32 size;     /* bytes the syscall moved */
 	__u64 id;
 	__u64 pos;      /* stream position of the first byte */
-	__u64 enter_ns; /* syscall entry and exit, CLOCK_BOOTTIME */
+	__u64 enter_ns; /* CLOCK_BOOTTIME; the syscall's exit (its entry is not
+			 * hooked: a data syscall takes microseconds) */
 	__u64 exit_ns;
 	__u32 captured; /* bytes of data[] that follow: min(size, CAPTURE_LEN) */
 	__u32 _pad1;
@@ -151,23 +155,10 @@ struct data_scratch {
 };
 
 enum call_kind {
-	CALL_BUF = 1,    /* read, write, recvfrom, sendto: (buf, len) */
-	CALL_IOV = 2,    /* readv, writev: (iov, iovcnt) */
-	CALL_MSG = 3,    /* recvmsg, sendmsg: user_msghdr */
+	CALL_BUF = 1,    /* read, write, recvfrom, sendto: (fd, buf, len) */
+	CALL_IOV = 2,    /* readv, writev: (fd, iov, iovcnt) */
+	CALL_MSG = 3,    /* recvmsg, sendmsg: (fd, user_msghdr) */
 	CALL_SENDFILE = 4,
-	CALL_ACCEPT = 5,
-	CALL_CONNECT = 6,
-};
-
-/* What a syscall's exit needs from its entry, per thread. */
-struct call_args {
-	__u64 ptr; /* buffer, iovec array or msghdr */
-	__u64 enter_ns;
-	__u32 fd;
-	__u32 len; /* iovcnt for CALL_IOV */
-	__u8 kind;
-	__u8 direction;
-	__u8 _pad0[6];
 };
 
 struct {
@@ -176,24 +167,6 @@ struct {
 	__type(key, struct conn_key);
 	__type(value, struct conn);
 } conns SEC(".maps");
-
-/*
- * The pending syscall of each thread, in task-local storage: cheaper than a
- * hash map keyed by thread id (no update and delete per syscall, no LRU
- * lock), and freed with the task. kind == 0 means no call is pending.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct call_args);
-} calls SEC(".maps");
-
-static __always_inline struct call_args *call_slot(bool create)
-{
-	return bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0,
-				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
-}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -246,17 +219,10 @@ static __always_inline bool skip_self(__u64 pid_tgid)
 /* tcp_sock_of returns the TCP socket behind fd of the current task, or NULL. */
 static __always_inline struct sock *tcp_sock_of(__u32 fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
-	struct file *f = NULL;
+	struct file *f = fd_file(fd);
 	struct socket *sock;
 	struct sock *sk;
 
-	if (fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
 	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return NULL;
 	sock = BPF_CORE_READ(f, private_data);
@@ -394,71 +360,45 @@ static __always_inline __u32 copy_iovs(char *data, const struct iovec *iov, __u3
 	return off;
 }
 
-/* on_enter stashes a data syscall's arguments when fd is a tracked
+/* on_exit captures a data syscall that moved ret bytes on a tracked
  * connection still worth capturing. */
-static __always_inline int on_enter(__u32 fd, __u64 ptr, __u32 len, __u8 kind, __u8 dir)
+static __always_inline int on_exit(long ret, __u8 kind, __u8 direction)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct conn_key key = {.tgid = pid_tgid >> 32, .fd = fd};
-	struct call_args *a;
-	struct conn *c;
-
-	c = bpf_map_lookup_elem(&conns, &key);
-	if (!c || c->proto == PROTO_OTHER)
-		return 0;
-	a = call_slot(true);
-	if (!a)
-		return 0;
-	a->ptr = ptr;
-	a->enter_ns = bpf_ktime_get_boot_ns();
-	a->fd = fd;
-	a->len = len;
-	a->kind = kind;
-	a->direction = dir;
-	return 0;
-}
-
-static __always_inline int on_exit(long ret)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct call_args *a = call_slot(false);
 	struct conn_key key;
 	struct data_scratch *s;
 	struct conn *c;
 	__u32 zero = 0, captured = 0, size, d;
-	__u64 now;
+	__u64 now, ptr;
 
-	if (!a || !a->kind)
-		return 0;
-	struct call_args args = *a;
-	a->kind = 0;
-	if (ret <= 0)
+	if (ret <= 0 || skip_self(pid_tgid))
 		return 0;
 	key.tgid = pid_tgid >> 32;
-	key.fd = args.fd;
+	key.fd = syscall_arg(0);
 	c = bpf_map_lookup_elem(&conns, &key);
-	if (!c)
+	if (!c || c->proto == PROTO_OTHER)
 		return 0;
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)
 		return 0;
 	size = ret;
-	d = args.direction == DIR_INGRESS ? 0 : 1;
+	d = direction == DIR_INGRESS ? 0 : 1;
+	ptr = syscall_arg(1);
 
-	switch (args.kind) {
+	switch (kind) {
 	case CALL_BUF:
 		captured = size < CAPTURE_LEN ? size : CAPTURE_LEN;
 		verifier_bound(captured, 2 * CAPTURE_LEN);
-		if (bpf_probe_read_user(s->data, captured, (void *)args.ptr) < 0)
+		if (bpf_probe_read_user(s->data, captured, (void *)ptr) < 0)
 			captured = 0;
 		break;
 	case CALL_IOV:
-		captured = copy_iovs(s->data, (const struct iovec *)args.ptr, args.len, size);
+		captured = copy_iovs(s->data, (const struct iovec *)ptr, syscall_arg(2), size);
 		break;
 	case CALL_MSG: {
 		struct user_msghdr msg;
 
-		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)args.ptr) == 0)
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)ptr) == 0)
 			captured = copy_iovs(s->data, msg.msg_iov, msg.msg_iovlen, size);
 		break;
 	}
@@ -470,12 +410,12 @@ static __always_inline int on_exit(long ret)
 	if (c->proto == PROTO_UNKNOWN) {
 		/* HTTP/1 starts with the client's request: the server reads it,
 		 * the client writes it. */
-		bool request_dir = (c->side == SIDE_SERVER) == (args.direction == DIR_INGRESS);
+		bool request_dir = (c->side == SIDE_SERVER) == (direction == DIR_INGRESS);
 
-		if (args.kind != CALL_SENDFILE && request_dir && is_request_start(s->data, captured)) {
+		if (kind != CALL_SENDFILE && request_dir && is_request_start(s->data, captured)) {
 			c->proto = PROTO_HTTP1;
 			count_classified(PROTO_HTTP1);
-			emit_open(c, pid_tgid, args.fd, args.enter_ns);
+			emit_open(c, pid_tgid, key.fd, now);
 		} else if (c->hunt > 0) {
 			c->hunt--;
 			c->pos[d & 1] += size;
@@ -491,15 +431,15 @@ static __always_inline int on_exit(long ret)
 
 	struct data_record *r = &s->rec;
 	r->type = RECORD_DATA;
-	r->direction = args.direction;
-	r->flags = args.kind == CALL_SENDFILE ? DATA_SENDFILE : 0;
+	r->direction = direction;
+	r->flags = kind == CALL_SENDFILE ? DATA_SENDFILE : 0;
 	r->_pad0 = 0;
 	r->pid = pid_tgid >> 32;
 	r->tid = (__u32)pid_tgid;
 	r->size = size;
 	r->id = c->id;
 	r->pos = c->pos[d & 1];
-	r->enter_ns = args.enter_ns;
+	r->enter_ns = now;
 	r->exit_ns = now;
 	r->captured = captured;
 	r->_pad1 = 0;
@@ -514,74 +454,39 @@ static __always_inline int on_exit(long ret)
 	return 0;
 }
 
-#define ENTER_ARG(ctx, i) (((struct trace_event_raw_sys_enter *)(ctx))->args[i])
 #define EXIT_RET(ctx) (((struct trace_event_raw_sys_exit *)(ctx))->ret)
 
-#define DATA_SYSCALL(name, kind, dir, fdarg, ptrarg, lenarg)                        \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                                  \
-	int enter_##name(void *ctx)                                                  \
-	{                                                                            \
-		if (skip_self(bpf_get_current_pid_tgid()))                          \
-			return 0;                                                    \
-		return on_enter(ENTER_ARG(ctx, fdarg), ENTER_ARG(ctx, ptrarg),      \
-				ENTER_ARG(ctx, lenarg), kind, dir);                  \
-	}                                                                            \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                                   \
-	int exit_##name(void *ctx)                                                   \
-	{                                                                            \
-		return on_exit(EXIT_RET(ctx));                                       \
+#define DATA_SYSCALL(name, kind, dir)                  \
+	SEC("tracepoint/syscalls/sys_exit_" #name)     \
+	int exit_##name(void *ctx)                     \
+	{                                              \
+		return on_exit(EXIT_RET(ctx), kind, dir); \
 	}
 
-DATA_SYSCALL(read, CALL_BUF, DIR_INGRESS, 0, 1, 2)
-DATA_SYSCALL(recvfrom, CALL_BUF, DIR_INGRESS, 0, 1, 2)
-DATA_SYSCALL(readv, CALL_IOV, DIR_INGRESS, 0, 1, 2)
-DATA_SYSCALL(recvmsg, CALL_MSG, DIR_INGRESS, 0, 1, 2)
-DATA_SYSCALL(write, CALL_BUF, DIR_EGRESS, 0, 1, 2)
-DATA_SYSCALL(sendto, CALL_BUF, DIR_EGRESS, 0, 1, 2)
-DATA_SYSCALL(writev, CALL_IOV, DIR_EGRESS, 0, 1, 2)
-DATA_SYSCALL(sendmsg, CALL_MSG, DIR_EGRESS, 0, 1, 2)
-DATA_SYSCALL(sendfile64, CALL_SENDFILE, DIR_EGRESS, 0, 2, 3)
+DATA_SYSCALL(read, CALL_BUF, DIR_INGRESS)
+DATA_SYSCALL(recvfrom, CALL_BUF, DIR_INGRESS)
+DATA_SYSCALL(readv, CALL_IOV, DIR_INGRESS)
+DATA_SYSCALL(recvmsg, CALL_MSG, DIR_INGRESS)
+DATA_SYSCALL(write, CALL_BUF, DIR_EGRESS)
+DATA_SYSCALL(sendto, CALL_BUF, DIR_EGRESS)
+DATA_SYSCALL(writev, CALL_IOV, DIR_EGRESS)
+DATA_SYSCALL(sendmsg, CALL_MSG, DIR_EGRESS)
+DATA_SYSCALL(sendfile64, CALL_SENDFILE, DIR_EGRESS) /* out_fd is the first argument */
 
-/* accept: the new fd is the return value; stash nothing but the kind. */
-static __always_inline int stash_kind(__u8 kind, __u32 fd)
-{
-	struct call_args *a;
-
-	if (skip_self(bpf_get_current_pid_tgid()))
-		return 0;
-	a = call_slot(true);
-	if (!a)
-		return 0;
-	a->kind = kind;
-	a->fd = fd;
-	return 0;
-}
-
+/* accept: the new connection is the return value. */
 static __always_inline int accept_exit(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct call_args *a = call_slot(false);
 
-	if (!a)
-		return 0;
-	bool ok = a->kind == CALL_ACCEPT;
-	a->kind = 0;
-	if (ok && ret >= 0)
+	if (ret >= 0 && !skip_self(pid_tgid))
 		track(pid_tgid, ret, SIDE_SERVER);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_accept4")
-int enter_accept4(void *ctx) { return stash_kind(CALL_ACCEPT, 0); }
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int exit_accept4(void *ctx) { return accept_exit(EXIT_RET(ctx)); }
-SEC("tracepoint/syscalls/sys_enter_accept")
-int enter_accept(void *ctx) { return stash_kind(CALL_ACCEPT, 0); }
 SEC("tracepoint/syscalls/sys_exit_accept")
 int exit_accept(void *ctx) { return accept_exit(EXIT_RET(ctx)); }
-
-SEC("tracepoint/syscalls/sys_enter_connect")
-int enter_connect(void *ctx) { return stash_kind(CALL_CONNECT, ENTER_ARG(ctx, 0)); }
 
 /* A non-blocking connect returns EINPROGRESS; the socket is tracked all the
  * same, and its first write tells whether it is HTTP. */
@@ -589,24 +494,19 @@ SEC("tracepoint/syscalls/sys_exit_connect")
 int exit_connect(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct call_args *a = call_slot(false);
 	long ret = EXIT_RET(ctx);
 
-	if (!a)
-		return 0;
-	bool ok = a->kind == CALL_CONNECT;
-	__u32 fd = a->fd;
-	a->kind = 0;
-	if (ok && (ret == 0 || ret == -EINPROGRESS))
-		track(pid_tgid, fd, SIDE_CLIENT);
+	if ((ret == 0 || ret == -EINPROGRESS) && !skip_self(pid_tgid))
+		track(pid_tgid, syscall_arg(0), SIDE_CLIENT);
 	return 0;
 }
 
+/* close is seen at entry: afterwards the fd may already name something else. */
 SEC("tracepoint/syscalls/sys_enter_close")
 int enter_close(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct conn_key key = {.tgid = pid_tgid >> 32, .fd = ENTER_ARG(ctx, 0)};
+	struct conn_key key = {.tgid = pid_tgid >> 32, .fd = ((struct trace_event_raw_sys_enter *)ctx)->args[0]};
 	struct conn_close_record *r;
 	struct conn *c;
 

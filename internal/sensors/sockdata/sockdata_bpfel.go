@@ -13,17 +13,6 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type sockdataCallArgs struct {
-	_         structs.HostLayout
-	Ptr       uint64
-	EnterNs   uint64
-	Fd        uint32
-	Len       uint32
-	Kind      uint8
-	Direction uint8
-	Pad0      [6]uint8
-}
-
 type sockdataConn struct {
 	_      structs.HostLayout
 	Id     uint64
@@ -129,51 +118,38 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	sockdataMapCalls            = "calls"
-	sockdataMapClassified       = "classified"
-	sockdataMapConns            = "conns"
-	sockdataMapEvents           = "events"
-	sockdataMapLost             = "lost"
-	sockdataMapScratch          = "scratch"
-	sockdataMapSelPorts         = "sel_ports"
-	sockdataMapSelProcs         = "sel_procs"
-	sockdataProgEnterAccept     = "enter_accept"
-	sockdataProgEnterAccept4    = "enter_accept4"
-	sockdataProgEnterClose      = "enter_close"
-	sockdataProgEnterConnect    = "enter_connect"
-	sockdataProgEnterRead       = "enter_read"
-	sockdataProgEnterReadv      = "enter_readv"
-	sockdataProgEnterRecvfrom   = "enter_recvfrom"
-	sockdataProgEnterRecvmsg    = "enter_recvmsg"
-	sockdataProgEnterSendfile64 = "enter_sendfile64"
-	sockdataProgEnterSendmsg    = "enter_sendmsg"
-	sockdataProgEnterSendto     = "enter_sendto"
-	sockdataProgEnterWrite      = "enter_write"
-	sockdataProgEnterWritev     = "enter_writev"
-	sockdataProgExitAccept      = "exit_accept"
-	sockdataProgExitAccept4     = "exit_accept4"
-	sockdataProgExitConnect     = "exit_connect"
-	sockdataProgExitRead        = "exit_read"
-	sockdataProgExitReadv       = "exit_readv"
-	sockdataProgExitRecvfrom    = "exit_recvfrom"
-	sockdataProgExitRecvmsg     = "exit_recvmsg"
-	sockdataProgExitSendfile64  = "exit_sendfile64"
-	sockdataProgExitSendmsg     = "exit_sendmsg"
-	sockdataProgExitSendto      = "exit_sendto"
-	sockdataProgExitWrite       = "exit_write"
-	sockdataProgExitWritev      = "exit_writev"
-	sockdataVarUnusedClose      = "_unused_close"
-	sockdataVarUnusedConn       = "_unused_conn"
-	sockdataVarUnusedData       = "_unused_data"
-	sockdataVarUnusedDir        = "_unused_dir"
-	sockdataVarUnusedFlags      = "_unused_flags"
-	sockdataVarUnusedKey        = "_unused_key"
-	sockdataVarUnusedOpen       = "_unused_open"
-	sockdataVarUnusedSel        = "_unused_sel"
-	sockdataVarUnusedSide       = "_unused_side"
-	sockdataVarFilterTgid       = "filter_tgid"
-	sockdataVarNextConnId       = "next_conn_id"
-	sockdataVarSelectOnly       = "select_only"
+	sockdataMapClassified      = "classified"
+	sockdataMapConns           = "conns"
+	sockdataMapEvents          = "events"
+	sockdataMapLost            = "lost"
+	sockdataMapScratch         = "scratch"
+	sockdataMapSelPorts        = "sel_ports"
+	sockdataMapSelProcs        = "sel_procs"
+	sockdataProgEnterClose     = "enter_close"
+	sockdataProgExitAccept     = "exit_accept"
+	sockdataProgExitAccept4    = "exit_accept4"
+	sockdataProgExitConnect    = "exit_connect"
+	sockdataProgExitRead       = "exit_read"
+	sockdataProgExitReadv      = "exit_readv"
+	sockdataProgExitRecvfrom   = "exit_recvfrom"
+	sockdataProgExitRecvmsg    = "exit_recvmsg"
+	sockdataProgExitSendfile64 = "exit_sendfile64"
+	sockdataProgExitSendmsg    = "exit_sendmsg"
+	sockdataProgExitSendto     = "exit_sendto"
+	sockdataProgExitWrite      = "exit_write"
+	sockdataProgExitWritev     = "exit_writev"
+	sockdataVarUnusedClose     = "_unused_close"
+	sockdataVarUnusedConn      = "_unused_conn"
+	sockdataVarUnusedData      = "_unused_data"
+	sockdataVarUnusedDir       = "_unused_dir"
+	sockdataVarUnusedFlags     = "_unused_flags"
+	sockdataVarUnusedKey       = "_unused_key"
+	sockdataVarUnusedOpen      = "_unused_open"
+	sockdataVarUnusedSel       = "_unused_sel"
+	sockdataVarUnusedSide      = "_unused_side"
+	sockdataVarFilterTgid      = "filter_tgid"
+	sockdataVarNextConnId      = "next_conn_id"
+	sockdataVarSelectOnly      = "select_only"
 )
 
 // loadSockdata returns the embedded CollectionSpec for sockdata.
@@ -218,38 +194,25 @@ type sockdataSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockdataProgramSpecs struct {
-	EnterAccept     *ebpf.ProgramSpec `ebpf:"enter_accept"`
-	EnterAccept4    *ebpf.ProgramSpec `ebpf:"enter_accept4"`
-	EnterClose      *ebpf.ProgramSpec `ebpf:"enter_close"`
-	EnterConnect    *ebpf.ProgramSpec `ebpf:"enter_connect"`
-	EnterRead       *ebpf.ProgramSpec `ebpf:"enter_read"`
-	EnterReadv      *ebpf.ProgramSpec `ebpf:"enter_readv"`
-	EnterRecvfrom   *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
-	EnterRecvmsg    *ebpf.ProgramSpec `ebpf:"enter_recvmsg"`
-	EnterSendfile64 *ebpf.ProgramSpec `ebpf:"enter_sendfile64"`
-	EnterSendmsg    *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
-	EnterSendto     *ebpf.ProgramSpec `ebpf:"enter_sendto"`
-	EnterWrite      *ebpf.ProgramSpec `ebpf:"enter_write"`
-	EnterWritev     *ebpf.ProgramSpec `ebpf:"enter_writev"`
-	ExitAccept      *ebpf.ProgramSpec `ebpf:"exit_accept"`
-	ExitAccept4     *ebpf.ProgramSpec `ebpf:"exit_accept4"`
-	ExitConnect     *ebpf.ProgramSpec `ebpf:"exit_connect"`
-	ExitRead        *ebpf.ProgramSpec `ebpf:"exit_read"`
-	ExitReadv       *ebpf.ProgramSpec `ebpf:"exit_readv"`
-	ExitRecvfrom    *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
-	ExitRecvmsg     *ebpf.ProgramSpec `ebpf:"exit_recvmsg"`
-	ExitSendfile64  *ebpf.ProgramSpec `ebpf:"exit_sendfile64"`
-	ExitSendmsg     *ebpf.ProgramSpec `ebpf:"exit_sendmsg"`
-	ExitSendto      *ebpf.ProgramSpec `ebpf:"exit_sendto"`
-	ExitWrite       *ebpf.ProgramSpec `ebpf:"exit_write"`
-	ExitWritev      *ebpf.ProgramSpec `ebpf:"exit_writev"`
+	EnterClose     *ebpf.ProgramSpec `ebpf:"enter_close"`
+	ExitAccept     *ebpf.ProgramSpec `ebpf:"exit_accept"`
+	ExitAccept4    *ebpf.ProgramSpec `ebpf:"exit_accept4"`
+	ExitConnect    *ebpf.ProgramSpec `ebpf:"exit_connect"`
+	ExitRead       *ebpf.ProgramSpec `ebpf:"exit_read"`
+	ExitReadv      *ebpf.ProgramSpec `ebpf:"exit_readv"`
+	ExitRecvfrom   *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
+	ExitRecvmsg    *ebpf.ProgramSpec `ebpf:"exit_recvmsg"`
+	ExitSendfile64 *ebpf.ProgramSpec `ebpf:"exit_sendfile64"`
+	ExitSendmsg    *ebpf.ProgramSpec `ebpf:"exit_sendmsg"`
+	ExitSendto     *ebpf.ProgramSpec `ebpf:"exit_sendto"`
+	ExitWrite      *ebpf.ProgramSpec `ebpf:"exit_write"`
+	ExitWritev     *ebpf.ProgramSpec `ebpf:"exit_writev"`
 }
 
 // sockdataMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockdataMapSpecs struct {
-	Calls      *ebpf.MapSpec `ebpf:"calls"`
 	Classified *ebpf.MapSpec `ebpf:"classified"`
 	Conns      *ebpf.MapSpec `ebpf:"conns"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
@@ -297,7 +260,6 @@ func (o *sockdataObjects) Close() error {
 //
 // It can be passed to loadSockdataObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockdataMaps struct {
-	Calls      *ebpf.Map `ebpf:"calls"`
 	Classified *ebpf.Map `ebpf:"classified"`
 	Conns      *ebpf.Map `ebpf:"conns"`
 	Events     *ebpf.Map `ebpf:"events"`
@@ -309,7 +271,6 @@ type sockdataMaps struct {
 
 func (m *sockdataMaps) Close() error {
 	return _SockdataClose(
-		m.Calls,
 		m.Classified,
 		m.Conns,
 		m.Events,
@@ -342,48 +303,24 @@ type sockdataVariables struct {
 //
 // It can be passed to loadSockdataObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockdataPrograms struct {
-	EnterAccept     *ebpf.Program `ebpf:"enter_accept"`
-	EnterAccept4    *ebpf.Program `ebpf:"enter_accept4"`
-	EnterClose      *ebpf.Program `ebpf:"enter_close"`
-	EnterConnect    *ebpf.Program `ebpf:"enter_connect"`
-	EnterRead       *ebpf.Program `ebpf:"enter_read"`
-	EnterReadv      *ebpf.Program `ebpf:"enter_readv"`
-	EnterRecvfrom   *ebpf.Program `ebpf:"enter_recvfrom"`
-	EnterRecvmsg    *ebpf.Program `ebpf:"enter_recvmsg"`
-	EnterSendfile64 *ebpf.Program `ebpf:"enter_sendfile64"`
-	EnterSendmsg    *ebpf.Program `ebpf:"enter_sendmsg"`
-	EnterSendto     *ebpf.Program `ebpf:"enter_sendto"`
-	EnterWrite      *ebpf.Program `ebpf:"enter_write"`
-	EnterWritev     *ebpf.Program `ebpf:"enter_writev"`
-	ExitAccept      *ebpf.Program `ebpf:"exit_accept"`
-	ExitAccept4     *ebpf.Program `ebpf:"exit_accept4"`
-	ExitConnect     *ebpf.Program `ebpf:"exit_connect"`
-	ExitRead        *ebpf.Program `ebpf:"exit_read"`
-	ExitReadv       *ebpf.Program `ebpf:"exit_readv"`
-	ExitRecvfrom    *ebpf.Program `ebpf:"exit_recvfrom"`
-	ExitRecvmsg     *ebpf.Program `ebpf:"exit_recvmsg"`
-	ExitSendfile64  *ebpf.Program `ebpf:"exit_sendfile64"`
-	ExitSendmsg     *ebpf.Program `ebpf:"exit_sendmsg"`
-	ExitSendto      *ebpf.Program `ebpf:"exit_sendto"`
-	ExitWrite       *ebpf.Program `ebpf:"exit_write"`
-	ExitWritev      *ebpf.Program `ebpf:"exit_writev"`
+	EnterClose     *ebpf.Program `ebpf:"enter_close"`
+	ExitAccept     *ebpf.Program `ebpf:"exit_accept"`
+	ExitAccept4    *ebpf.Program `ebpf:"exit_accept4"`
+	ExitConnect    *ebpf.Program `ebpf:"exit_connect"`
+	ExitRead       *ebpf.Program `ebpf:"exit_read"`
+	ExitReadv      *ebpf.Program `ebpf:"exit_readv"`
+	ExitRecvfrom   *ebpf.Program `ebpf:"exit_recvfrom"`
+	ExitRecvmsg    *ebpf.Program `ebpf:"exit_recvmsg"`
+	ExitSendfile64 *ebpf.Program `ebpf:"exit_sendfile64"`
+	ExitSendmsg    *ebpf.Program `ebpf:"exit_sendmsg"`
+	ExitSendto     *ebpf.Program `ebpf:"exit_sendto"`
+	ExitWrite      *ebpf.Program `ebpf:"exit_write"`
+	ExitWritev     *ebpf.Program `ebpf:"exit_writev"`
 }
 
 func (p *sockdataPrograms) Close() error {
 	return _SockdataClose(
-		p.EnterAccept,
-		p.EnterAccept4,
 		p.EnterClose,
-		p.EnterConnect,
-		p.EnterRead,
-		p.EnterReadv,
-		p.EnterRecvfrom,
-		p.EnterRecvmsg,
-		p.EnterSendfile64,
-		p.EnterSendmsg,
-		p.EnterSendto,
-		p.EnterWrite,
-		p.EnterWritev,
 		p.ExitAccept,
 		p.ExitAccept4,
 		p.ExitConnect,

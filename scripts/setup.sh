@@ -9,6 +9,7 @@ packages=(
   iproute2                            # network namespaces and veth in tests
   procps                              # ps/pgrep used by tests
   curl python3 nginx-light nodejs wrk # real servers and clients in tests and benchmarks
+  netcat-openbsd socat kmod strace    # real tools the rule scenario tests run
 )
 
 missing=()

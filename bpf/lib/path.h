@@ -27,6 +27,15 @@ struct path_scratch {
 	__u32 off;
 };
 
+/* The per-CPU scratch a sensor walks paths in. */
+#define PATH_SCRATCH_MAP(name)                          \
+	struct {                                        \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); \
+		__uint(max_entries, 1);                 \
+		__type(key, __u32);                     \
+		__type(value, struct path_scratch);     \
+	} name SEC(".maps")
+
 /*
  * resolve_path writes the absolute path of p into s->buf, ending at
  * PATH_BUF_LEN, and returns its start offset. *truncated is set when the
@@ -47,8 +56,10 @@ static __noinline __u32 resolve_path(const struct path *p, struct path_scratch *
 	if (!dentry || !vfsmnt)
 		return PATH_BUF_LEN;
 
+	/* Read once per mount crossed, not once per component. */
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+
 	for (i = 0; i < PATH_MAX_DEPTH; i++) {
-		struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
 
 		if (dentry == mnt_root) {
@@ -61,6 +72,7 @@ static __noinline __u32 resolve_path(const struct path *p, struct path_scratch *
 			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
 			mnt = mnt_parent;
 			vfsmnt = __builtin_preserve_access_index(&mnt->mnt);
+			mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 			continue;
 		}
 

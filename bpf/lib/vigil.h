@@ -20,6 +20,9 @@ enum record_type {
 	RECORD_CONN_OPEN = 10,
 	RECORD_DATA = 11,
 	RECORD_CONN_CLOSE = 12,
+	RECORD_FILE = 20,
+	RECORD_NET = 21,
+	RECORD_PRIV = 22,
 };
 
 #define TASK_COMM_LEN 16

@@ -47,12 +47,15 @@ func run(ctx context.Context, args []string) error {
 		Use:   "vigil",
 		Short: "eBPF agent for Linux nodes: observe, protect, steer traffic",
 		Long: `vigil watches a Linux node with eBPF programs attached to kernel
-tracepoints, and reports what processes and services do: process events with
-lineage, and RED metrics and spans for every HTTP/1.x server and client.
+tracepoints and cgroup hooks, and reports what processes and services do:
+process events with lineage, RED metrics and spans for every HTTP/1.x server
+and client, and file, network and privilege events checked against
+detection rules in the kernel, which can kill a process or refuse a connect.
 
 Start with 'vigil doctor' to see what this kernel supports, 'vigil trace' to
-stream live events, and 'vigil run' for the agent with its /metrics endpoint
-(and OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set).`,
+stream live events, 'vigil rules' to check rule files, and 'vigil run' for
+the agent: /metrics, alerts on stdout, and OTLP export when
+OTEL_EXPORTER_OTLP_ENDPOINT is set.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -72,6 +75,7 @@ stream live events, and 'vigil run' for the agent with its /metrics endpoint
 		newDoctorCmd(),
 		newTraceCmd(),
 		newRunCmd(),
+		newRulesCmd(),
 	)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)

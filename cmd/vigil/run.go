@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,8 +19,10 @@ import (
 
 	"github.com/vigil-dev/vigil/internal/agent"
 	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/event"
 	"github.com/vigil-dev/vigil/internal/export"
 	"github.com/vigil-dev/vigil/internal/metrics"
+	"github.com/vigil-dev/vigil/internal/policy"
 	"github.com/vigil-dev/vigil/internal/route"
 	"github.com/vigil-dev/vigil/internal/selector"
 	"github.com/vigil-dev/vigil/internal/sensors/process"
@@ -27,13 +30,19 @@ import (
 )
 
 func newRunCmd() *cobra.Command {
-	var configPath, listen, cpuProfile string
+	var (
+		configPath, listen, cpuProfile, alertsFile string
+		ruleFiles                                  []string
+		noDefaultRules                             bool
+	)
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the agent: sensors, pipeline and the /metrics endpoint",
 		Long: `Run the agent. With no configuration it observes every process on the node
-except itself and serves /metrics, /healthz and /readyz on 127.0.0.1:9464.
-With OTEL_EXPORTER_OTLP_ENDPOINT set it also sends spans over OTLP.
+except itself, serves /metrics, /healthz and /readyz on 127.0.0.1:9464, and
+applies the built-in detection rules, writing alerts as JSON lines to stdout
+(or --alerts-file). With OTEL_EXPORTER_OTLP_ENDPOINT set it also sends spans
+over OTLP.
 
 Configuration comes from --config FILE (YAML), then VIGIL_* environment
 variables, then flags; docs/configuration.md lists every key.`,
@@ -45,6 +54,13 @@ variables, then flags; docs/configuration.md lists every key.`,
 			}
 			if cmd.Flags().Changed("listen") {
 				cfg.Listen = listen
+			}
+			cfg.Rules.Files = append(cfg.Rules.Files, ruleFiles...)
+			if noDefaultRules {
+				cfg.Rules.Builtin = false
+			}
+			if cmd.Flags().Changed("alerts-file") {
+				cfg.Alerts.File = alertsFile
 			}
 			if err := cfg.Validate(); err != nil {
 				return err
@@ -67,11 +83,14 @@ variables, then flags; docs/configuration.md lists every key.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
-			return runAgent(cmd.Context(), cfg)
+			return runAgent(cmd.Context(), cfg, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "YAML configuration file")
 	cmd.Flags().StringVar(&listen, "listen", config.Default().Listen, "address for /metrics, /healthz and /readyz")
+	cmd.Flags().StringArrayVar(&ruleFiles, "rules", nil, "rule file to load after the built-in rules (repeatable)")
+	cmd.Flags().BoolVar(&noDefaultRules, "no-default-rules", false, "do not load the built-in rules")
+	cmd.Flags().StringVar(&alertsFile, "alerts-file", "", "append alerts as JSON lines to this file instead of stdout")
 	// For benchmarks and bug reports, not for production.
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile to this file")
 	cmd.Flags().MarkHidden("cpuprofile")
@@ -100,7 +119,39 @@ func httpOptions(c config.HTTP) (*agent.HTTPOptions, error) {
 	}, nil
 }
 
-func runAgent(ctx context.Context, cfg config.Config) error {
+// loadRules loads and compiles the rules the configuration names; nil when
+// there are none.
+func loadRules(c config.Rules) (*policy.Program, error) {
+	rules, err := policy.Load(c.Files, c.Builtin)
+	if err != nil {
+		return nil, err
+	}
+	if len(rules) == 0 {
+		return nil, nil
+	}
+	return policy.Compile(rules)
+}
+
+// alertQueue bounds the alerts waiting to be written out.
+const alertQueue = 8192
+
+// alertSink writes alerts, and only alerts, as JSON lines to the alerts
+// file (appended) or to stdout, from a goroutine of its own: a stdout
+// nobody reads must not stall the agent. Close flushes and closes it.
+func alertSink(path string, stdout io.Writer) (*export.QueuedWriter, func() error, error) {
+	out, closeOut := stdout, func() error { return nil }
+	if path != "" && path != "-" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, nil, fmt.Errorf("alerts file: %w", err)
+		}
+		out, closeOut = f, f.Close
+	}
+	w := export.NewQueuedWriter(out, alertQueue, func(ev *event.Event) bool { return ev.Kind == event.KindAlert })
+	return w, func() error { w.Close(); return closeOut() }, nil
+}
+
+func runAgent(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	log := slog.Default()
 	opts := agent.Options{
 		Logger:      log,
@@ -109,6 +160,27 @@ func runAgent(ctx context.Context, cfg config.Config) error {
 			RingBytes: cfg.Process.RingBufferBytes,
 			QueueLen:  cfg.Process.QueueLength,
 		},
+	}
+	prog, err := loadRules(cfg.Rules)
+	if err != nil {
+		return err
+	}
+	var alerts *export.QueuedWriter
+	if prog != nil {
+		var closeAlerts func() error
+		alerts, closeAlerts, err = alertSink(cfg.Alerts.File, stdout)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := closeAlerts(); err != nil {
+				log.Warn("closing the alerts file", "error", err)
+			}
+		}()
+		opts.Security = &agent.SecurityOptions{Program: prog}
+		opts.Sinks = append(opts.Sinks, alerts)
+		opts.DropCounters = map[string]func() uint64{"alerts": alerts.Dropped}
+		log.Info("detection rules loaded", "rules", len(prog.Rules))
 	}
 	if cfg.HTTP.Enabled {
 		h, err := httpOptions(cfg.HTTP)
@@ -148,6 +220,13 @@ func runAgent(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	defer a.Close()
+	if alerts != nil {
+		defer func() {
+			if err := alerts.Err(); err != nil {
+				log.Warn("writing alerts", "error", err)
+			}
+		}()
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(a.Collectors()...)

@@ -9,17 +9,24 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-dev/vigil/internal/agent"
+	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/event"
 	"github.com/vigil-dev/vigil/internal/export"
 )
 
 type traceFlags struct {
-	json      bool
-	kinds     []string
-	pid       uint32
-	comm      string
-	container string
+	json           bool
+	kinds          []string
+	pid            uint32
+	comm           string
+	container      string
+	ruleFiles      []string
+	noDefaultRules bool
 }
+
+// defaultTraceKinds are streamed when --kind is not given: the security
+// kinds are many events a second on a busy node, and show up as alerts.
+var defaultTraceKinds = []event.Kind{event.KindExec, event.KindExit, event.KindFork, event.KindHTTP, event.KindAlert}
 
 func newTraceCmd() *cobra.Command {
 	var f traceFlags
@@ -29,9 +36,14 @@ func newTraceCmd() *cobra.Command {
 		Long: `Stream live events, one per line: human-readable by default, or with --json
 exactly one JSON object per line (the event contract in docs/events.md).
 
-Kinds: ` + strings.Join(kindNames(), ", ") + `.`,
+Kinds: ` + strings.Join(kindNames(), ", ") + `.
+Without --kind: exec, exit, fork, http and alert. Alerts come from the
+built-in rules and any --rules files; file, network and privilege kinds
+stream every such event on the node.`,
 		Example: `  vigil trace --kind exec,exit
   vigil trace --json --comm nginx
+  vigil trace --kind alert --rules my-rules.yaml
+  vigil trace --kind open,connect --pid 1234
   vigil trace --json --container 3f4e5d6c7b8a`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -42,12 +54,35 @@ Kinds: ` + strings.Join(kindNames(), ", ") + `.`,
 			w := export.NewWriter(cmd.OutOrStdout(), f.json)
 			opts := agent.Options{
 				ExcludeSelf: true,
-				Sinks:       []agent.Sink{filteredWriter{w, filter}},
+				Sinks:       []agent.Sink{&filteredWriter{w, filter}},
 			}
-			// Capture HTTP only when its events are wanted: it is the
-			// costlier sensor.
-			if len(f.kinds) == 0 || slices.Contains(f.kinds, string(event.KindHTTP)) {
+			kinds := defaultTraceKinds
+			if len(f.kinds) > 0 {
+				kinds = nil
+				for _, k := range f.kinds {
+					kinds = append(kinds, event.Kind(strings.TrimSpace(k)))
+				}
+			}
+			// Load only the sensors whose events are wanted: HTTP capture
+			// and the security sensors cost the most.
+			if slices.Contains(kinds, event.KindHTTP) {
 				opts.HTTP = &agent.HTTPOptions{}
+			}
+			sec := &agent.SecurityOptions{}
+			for _, k := range kinds {
+				if slices.Contains(event.FileKinds, k) || slices.Contains(event.NetKinds, k) || slices.Contains(event.PrivKinds, k) {
+					sec.EmitAll = append(sec.EmitAll, k)
+				}
+			}
+			if slices.Contains(kinds, event.KindAlert) {
+				prog, err := loadRules(config.Rules{Builtin: !f.noDefaultRules, Files: f.ruleFiles})
+				if err != nil {
+					return err
+				}
+				sec.Program = prog
+			}
+			if sec.Program != nil || len(sec.EmitAll) > 0 {
+				opts.Security = sec
 			}
 			a, err := agent.New(opts)
 			if err != nil {
@@ -66,6 +101,8 @@ Kinds: ` + strings.Join(kindNames(), ", ") + `.`,
 	cmd.Flags().Uint32Var(&f.pid, "pid", 0, "only events of this process id")
 	cmd.Flags().StringVar(&f.comm, "comm", "", "only events of processes with this command name")
 	cmd.Flags().StringVar(&f.container, "container", "", "only events of this container (id or unique prefix)")
+	cmd.Flags().StringArrayVar(&f.ruleFiles, "rules", nil, "rule file for alerts, after the built-in rules (repeatable)")
+	cmd.Flags().BoolVar(&f.noDefaultRules, "no-default-rules", false, "do not load the built-in rules")
 	return cmd
 }
 
@@ -75,13 +112,13 @@ type filteredWriter struct {
 	keep func(*event.Event) bool
 }
 
-func (f filteredWriter) Handle(ev *event.Event) {
+func (f *filteredWriter) Handle(ev *event.Event) {
 	if f.keep(ev) {
 		f.w.Handle(ev)
 	}
 }
 
-func (f filteredWriter) Flush() { f.w.Flush() }
+func (f *filteredWriter) Flush() { f.w.Flush() }
 
 func kindNames() []string {
 	names := make([]string, len(event.AllKinds))
@@ -101,9 +138,14 @@ func (f traceFlags) filter() (func(*event.Event) bool, error) {
 		}
 		kinds[event.Kind(k)] = true
 	}
+	if len(kinds) == 0 {
+		for _, k := range defaultTraceKinds {
+			kinds[k] = true
+		}
+	}
 	container := strings.ToLower(f.container)
 	return func(ev *event.Event) bool {
-		if len(kinds) > 0 && !kinds[ev.Kind] {
+		if !kinds[ev.Kind] {
 			return false
 		}
 		p := &ev.Process

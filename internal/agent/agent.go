@@ -16,6 +16,7 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigil-dev/vigil/internal/bpfpolicy"
 	"github.com/vigil-dev/vigil/internal/bpfrt"
 	"github.com/vigil-dev/vigil/internal/event"
 	"github.com/vigil-dev/vigil/internal/kernel"
@@ -55,8 +56,14 @@ type Options struct {
 	Process process.Options
 	// HTTP configures HTTP observability; nil disables it.
 	HTTP *HTTPOptions
+	// Security configures the rules and the security sensors; nil
+	// disables them.
+	Security *SecurityOptions
 	// Sinks receive every event.
 	Sinks []Sink
+	// DropCounters are more vigil_events_dropped_total stages: what the
+	// caller's sinks drop (a full alert queue), by stage name.
+	DropCounters map[string]func() uint64
 	// MaxAncestors bounds the lineage attached to exec events (default 16).
 	MaxAncestors int
 	// ShutdownTimeout bounds how long Run detaches and drains after ctx
@@ -85,10 +92,15 @@ type Agent struct {
 	sel     *selector.Selector
 	http    *httpPipeline
 	httpM   *metrics.HTTP
-	clock   bpfrt.Clock
-	cgroup2 string
-	metrics *selfMetrics
-	ready   atomic.Bool
+	// The rule policy in the kernel, the security sensors and the stage
+	// that turns their records into events and alerts.
+	policy     *bpfpolicy.Kernel
+	secSensors securitySensors
+	sec        *securityPipeline
+	clock      bpfrt.Clock
+	cgroup2    string
+	metrics    *selfMetrics
+	ready      atomic.Bool
 }
 
 // New prepares the kernel side (memlock; the sensors mount tracefs), seeds
@@ -105,6 +117,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	a := &Agent{opts: opts, log: opts.Logger, clock: bpfrt.NewClock()}
 	a.metrics = newSelfMetrics(a.log)
+	a.metrics.dropCounters = opts.DropCounters
 
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	if err := rlimit.RemoveMemlock(); err != nil {
@@ -117,10 +130,19 @@ func New(opts Options) (*Agent, error) {
 
 	a.cgroup2 = cg2
 	a.table = proc.NewTable(proc.TableOptions{Cgroup2Root: cg2})
+	if s := opts.Security; s != nil {
+		a.policy, err = bpfpolicy.New(s.Program, s.EmitAll)
+		if err != nil {
+			return nil, err
+		}
+		opts.Process.Policy = a.policy
+		a.sec = newSecurityPipeline(s, a.table, a.clock, opts.MaxAncestors, a.fanOut)
+	}
 	// Attach first, seed second: a process that starts in between is then
 	// seen by both, never by neither.
 	a.process, err = process.New(opts.Process)
 	if err != nil {
+		a.closePolicy()
 		return nil, err
 	}
 	if err := a.table.Seed(); err != nil {
@@ -128,14 +150,26 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.metrics.queues = append(a.metrics.queues, a.process.Queue())
 	a.metrics.procLen = a.table.Len
+	if a.policy != nil {
+		if err := a.startSecurity(a.policy); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
 
 	if opts.HTTP != nil {
 		if err := a.startHTTP(*opts.HTTP); err != nil {
-			a.process.Close()
+			a.Close()
 			return nil, err
 		}
 	}
 	return a, nil
+}
+
+func (a *Agent) closePolicy() {
+	if a.policy != nil {
+		a.policy.Close()
+	}
 }
 
 func (a *Agent) startHTTP(o HTTPOptions) error {
@@ -187,6 +221,9 @@ func (a *Agent) Collectors() []prometheus.Collector {
 	cs := []prometheus.Collector{a.metrics}
 	if a.httpM != nil {
 		cs = append(cs, a.httpM, a.http.graph)
+	}
+	if a.sec != nil {
+		cs = append(cs, a.sec.alerts)
 	}
 	return cs
 }
@@ -247,6 +284,17 @@ func (a *Agent) Run(ctx context.Context) error {
 				continue
 			}
 			for _, r := range batch.Records {
+				// The security sensors write into this ring too, so
+				// that their events follow the exec they belong to.
+				if a.sec != nil && len(r.Bytes()) > 0 {
+					if ok, err := a.sec.record(r.Bytes()); ok {
+						if err != nil {
+							a.metrics.decodeErrors.Add(1)
+							a.log.Debug("skipping malformed security record", "error", err)
+						}
+						continue
+					}
+				}
 				if err := process.Decode(r.Bytes(), a.clock, &prec); err != nil {
 					a.metrics.decodeErrors.Add(1)
 					a.log.Debug("skipping malformed process record", "error", err)
@@ -297,6 +345,8 @@ func (a *Agent) Run(ctx context.Context) error {
 // detachAndDrain stops the kernel side, then asks every reader to deliver
 // what is left in its ring and stop.
 func (a *Agent) detachAndDrain(queues []*bpfrt.Queue) {
+	start := time.Now()
+	defer func() { a.log.Debug("detached and drained", "took", time.Since(start)) }()
 	var wg sync.WaitGroup
 	for _, s := range a.sensors() {
 		wg.Add(1)
@@ -344,6 +394,9 @@ func (a *Agent) sensors() []interface{ Detach() error } {
 	if a.sock != nil {
 		ss = append(ss, a.sock)
 	}
+	for _, s := range a.secSensors.list() {
+		ss = append(ss, s.sensor)
+	}
 	return ss
 }
 
@@ -386,6 +439,9 @@ func (a *Agent) handleProcess(rec *process.Record) {
 		}
 	}
 	a.fanOut(ev)
+	if ev.Kind == event.KindExec && a.sec != nil {
+		a.sec.alert(ev, rec.Rules, rec.SecFlags)
+	}
 	if ev.Kind == event.KindExit && a.http != nil {
 		// The kernel closed the process's sockets without close(2).
 		a.http.processExited(p.PID, rec.StartNs+ev.Exit.DurationNs)
@@ -394,9 +450,18 @@ func (a *Agent) handleProcess(rec *process.Record) {
 
 // Close detaches and unloads every kernel object of the agent.
 func (a *Agent) Close() error {
-	err := a.process.Close()
+	start := time.Now()
+	defer func() { a.log.Debug("kernel objects released", "took", time.Since(start)) }()
+	var err error
+	for _, s := range a.secSensors.list() {
+		err = errors.Join(err, s.sensor.Close())
+	}
+	if a.process != nil {
+		err = errors.Join(err, a.process.Close())
+	}
 	if a.sock != nil {
 		err = errors.Join(err, a.sock.Close())
 	}
+	a.closePolicy()
 	return err
 }

@@ -41,6 +41,7 @@ func (r *recorder) Handle(ev *event.Event) {
 		x := *ev.HTTP
 		c.HTTP = &x
 	}
+	cloneSecurity(&c, ev)
 	r.mu.Lock()
 	r.evs = append(r.evs, c)
 	r.mu.Unlock()

@@ -18,6 +18,8 @@ type selfMetrics struct {
 	events        map[event.Kind]*atomic.Uint64
 	decodeErrors  atomic.Uint64
 	queues        []*bpfrt.Queue
+	lost          []lostSource // sensors writing into another's queue
+	dropCounters  map[string]func() uint64
 	log           *slog.Logger
 	eventsDesc    *prometheus.Desc
 	lostDesc      *prometheus.Desc
@@ -41,7 +43,7 @@ func newSelfMetrics(log *slog.Logger) *selfMetrics {
 		lostDesc: prometheus.NewDesc("vigil_events_lost_total",
 			"Records the kernel could not deliver because the ring buffer was full, by source.", []string{"source"}, nil),
 		droppedDesc: prometheus.NewDesc("vigil_events_dropped_total",
-			"Records dropped in userspace, by stage (decode: malformed record; http_orphan_data, http_conn_evicted).", []string{"stage"}, nil),
+			"Records dropped in userspace, by stage (decode: malformed record; http_orphan_data, http_conn_evicted; alerts: alerts not written, the output too slow or failing).", []string{"stage"}, nil),
 		receivedDesc: prometheus.NewDesc("vigil_ring_records_total",
 			"Records read from kernel ring buffers, by source.", []string{"source"}, nil),
 		buildInfoDesc: prometheus.NewDesc("vigil_build_info",
@@ -57,6 +59,13 @@ func newSelfMetrics(log *slog.Logger) *selfMetrics {
 		m.events[k] = new(atomic.Uint64)
 	}
 	return m
+}
+
+// lostSource is a sensor whose kernel lost counter is its own although
+// its records go through another sensor's queue.
+type lostSource struct {
+	name string
+	lost func() (uint64, error)
 }
 
 func (m *selfMetrics) countEvent(k event.Kind) {
@@ -88,7 +97,17 @@ func (m *selfMetrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.lostDesc, prometheus.CounterValue, float64(lost), q.Source())
 		ch <- prometheus.MustNewConstMetric(m.receivedDesc, prometheus.CounterValue, float64(q.Stats().Received.Load()), q.Source())
 	}
+	for _, l := range m.lost {
+		lost, err := l.lost()
+		if err != nil {
+			m.log.Warn("reading kernel lost counter failed", "source", l.name, "error", err)
+		}
+		ch <- prometheus.MustNewConstMetric(m.lostDesc, prometheus.CounterValue, float64(lost), l.name)
+	}
 	ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(m.decodeErrors.Load()), "decode")
+	for stage, n := range m.dropCounters {
+		ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(n()), stage)
+	}
 	if h := m.http; h != nil {
 		ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(h.orphanData.Load()), "http_orphan_data")
 		ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(h.evicted.Load()), "http_conn_evicted")

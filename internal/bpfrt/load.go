@@ -6,6 +6,7 @@ package bpfrt
 import (
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -24,6 +25,11 @@ type LoadOptions struct {
 	// Programs, when non-empty, lists the programs to keep; the others are
 	// removed from the spec before load so the kernel never verifies them.
 	Programs []string
+	// MapReplacements shares maps of another collection: the named maps of
+	// this one are not created and these are used in their place. Names
+	// the spec lacks are ignored, so every sensor can be handed the same
+	// set of shared maps.
+	MapReplacements map[string]*ebpf.Map
 }
 
 // Load applies opts to spec (a copy is modified, never the caller's) and
@@ -60,7 +66,14 @@ func Load(spec *ebpf.CollectionSpec, opts LoadOptions) (*ebpf.Collection, error)
 			}
 		}
 	}
-	coll, err := loadWithoutVariables(spec)
+	replace := map[string]*ebpf.Map{}
+	for name, m := range opts.MapReplacements {
+		if ms, ok := spec.Maps[name]; ok {
+			ms.MaxEntries = m.MaxEntries() // the owner may have resized it
+			replace[name] = m
+		}
+	}
+	coll, err := loadWithoutVariables(spec, replace)
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -78,7 +91,7 @@ func Load(spec *ebpf.CollectionSpec, opts LoadOptions) (*ebpf.Collection, error)
 // data sections, and the mapping lives until the garbage collector finds
 // it, keeping .rodata and .bss in the kernel after Close. Constants are
 // applied from the spec either way.
-func loadWithoutVariables(spec *ebpf.CollectionSpec) (*ebpf.Collection, error) {
+func loadWithoutVariables(spec *ebpf.CollectionSpec, replace map[string]*ebpf.Map) (*ebpf.Collection, error) {
 	var (
 		fields []reflect.StructField
 		names  []string
@@ -102,7 +115,7 @@ func loadWithoutVariables(spec *ebpf.CollectionSpec) (*ebpf.Collection, error) {
 		add(name, reflect.TypeFor[*ebpf.Map]())
 	}
 	objs := reflect.New(reflect.StructOf(fields))
-	if err := spec.LoadAndAssign(objs.Interface(), nil); err != nil {
+	if err := spec.LoadAndAssign(objs.Interface(), &ebpf.CollectionOptions{MapReplacements: replace}); err != nil {
 		return nil, err
 	}
 	coll := &ebpf.Collection{
@@ -128,14 +141,22 @@ const (
 	Tracepoint HookKind = iota + 1
 	// RawTracepoint attaches to raw tracepoint Name.
 	RawTracepoint
+	// Cgroup attaches to the cgroup directory Name (a cgroup v2 path) as
+	// Attach, e.g. ebpf.AttachCGroupInet4Connect. It runs for every
+	// process in that cgroup and below.
+	Cgroup
 )
 
 // Hook is one row of a sensor's attach table.
 type Hook struct {
 	Program string
 	Kind    HookKind
-	Group   string // tracepoint group, e.g. "sched"
-	Name    string // tracepoint name, e.g. "sched_process_exit"
+	Group   string          // tracepoint group, e.g. "sched"
+	Name    string          // tracepoint name, e.g. "sched_process_exit"; cgroup path
+	Attach  ebpf.AttachType // Cgroup only
+	// Optional hooks are skipped when the kernel has no such tracepoint
+	// (a syscall it was built without, or one newer than it).
+	Optional bool
 }
 
 func (h Hook) String() string {
@@ -144,6 +165,8 @@ func (h Hook) String() string {
 		return fmt.Sprintf("%s -> tracepoint/%s/%s", h.Program, h.Group, h.Name)
 	case RawTracepoint:
 		return fmt.Sprintf("%s -> raw_tracepoint/%s", h.Program, h.Name)
+	case Cgroup:
+		return fmt.Sprintf("%s -> cgroup %s (%s)", h.Program, h.Name, h.Attach)
 	}
 	return fmt.Sprintf("%s -> unknown hook kind %d", h.Program, h.Kind)
 }
@@ -153,6 +176,8 @@ func (h Hook) String() string {
 type Links struct {
 	mu sync.Mutex
 	ls []link.Link
+	// Skipped lists the optional hooks the kernel had no tracepoint for.
+	Skipped []Hook
 }
 
 // Close detaches every link and returns the errors. Links are closed in
@@ -196,8 +221,15 @@ func Attach(coll *ebpf.Collection, table []Hook) (*Links, error) {
 		switch h.Kind {
 		case Tracepoint:
 			l, err = link.Tracepoint(h.Group, h.Name, prog, nil)
+			if err != nil && h.Optional && errors.Is(err, os.ErrNotExist) {
+				links.Skipped = append(links.Skipped, h)
+				continue
+			}
 		case RawTracepoint:
 			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: h.Name, Program: prog})
+		case Cgroup:
+			// A link, not a legacy attachment: it goes away with vigil.
+			l, err = link.AttachCgroup(link.CgroupOptions{Path: h.Name, Attach: h.Attach, Program: prog})
 		default:
 			err = errors.New("unknown hook kind")
 		}

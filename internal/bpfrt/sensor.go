@@ -21,9 +21,15 @@ type SensorSpec struct {
 	Hooks     []Hook
 	RingBytes uint32 // size of "events": a power of two, at least a page
 	QueueLen  int
+	// Ring, when set, is another sensor's ring buffer that this one writes
+	// into instead of its own: the records of both arrive in one order,
+	// read by the owner's queue, and this sensor has no queue (RingBytes
+	// and QueueLen are ignored).
+	Ring *ebpf.Map
 }
 
-// Sensor is a loaded, attached sensor and the queue its ring buffer feeds.
+// Sensor is a loaded, attached sensor and the queue its ring buffer feeds
+// (nil when it writes into another sensor's ring).
 type Sensor struct {
 	Coll  *ebpf.Collection
 	links *Links
@@ -33,6 +39,13 @@ type Sensor struct {
 // StartSensor loads, attaches and starts reading a sensor. On error nothing
 // stays in the kernel.
 func StartSensor(s SensorSpec) (*Sensor, error) {
+	if s.Ring != nil {
+		info, err := s.Ring.Info()
+		if err != nil {
+			return nil, fmt.Errorf("%s sensor: shared ring buffer: %w", s.Name, err)
+		}
+		s.RingBytes = info.MaxEntries
+	}
 	if s.RingBytes&(s.RingBytes-1) != 0 || s.RingBytes < uint32(os.Getpagesize()) {
 		return nil, fmt.Errorf("%s sensor: ring buffer size %d is not a power of two of at least a page", s.Name, s.RingBytes)
 	}
@@ -52,26 +65,46 @@ func StartSensor(s SensorSpec) (*Sensor, error) {
 		sizes[k] = v
 	}
 	opts.MapSizes = sizes
+	if s.Ring != nil {
+		replace := map[string]*ebpf.Map{"events": s.Ring}
+		for k, v := range opts.MapReplacements {
+			replace[k] = v
+		}
+		opts.MapReplacements = replace
+	}
 	coll, err := Load(s.Spec, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s sensor: %w", s.Name, err)
 	}
-	q, err := NewQueue(s.Name, coll.Maps["events"], coll.Maps["lost"], s.QueueLen)
-	if err != nil {
-		coll.Close()
-		return nil, fmt.Errorf("%s sensor: %w", s.Name, err)
+	var q *Queue
+	if s.Ring == nil {
+		q, err = NewQueue(s.Name, coll.Maps["events"], coll.Maps["lost"], s.QueueLen)
+		if err != nil {
+			coll.Close()
+			return nil, fmt.Errorf("%s sensor: %w", s.Name, err)
+		}
 	}
 	links, err := Attach(coll, s.Hooks)
 	if err != nil {
-		q.Close()
+		if q != nil {
+			q.Close()
+		}
 		coll.Close()
 		return nil, fmt.Errorf("%s sensor: %w", s.Name, err)
 	}
 	return &Sensor{Coll: coll, links: links, queue: q}, nil
 }
 
-// Queue is where the sensor's raw records arrive.
+// Queue is where the sensor's raw records arrive; nil for a sensor that
+// writes into another's ring.
 func (s *Sensor) Queue() *Queue { return s.queue }
+
+// Lost returns how many of this sensor's records the kernel could not
+// write because the ring buffer was full.
+func (s *Sensor) Lost() (uint64, error) { return SumPerCPU(s.Coll.Maps["lost"], 0) }
+
+// Skipped lists the optional hooks this kernel had no tracepoint for.
+func (s *Sensor) Skipped() []Hook { return s.links.Skipped }
 
 // Detach stops the kernel side from producing records; those already in the
 // ring buffer can still be read. Safe to call more than once, concurrently.
@@ -79,7 +112,10 @@ func (s *Sensor) Detach() error { return s.links.Close() }
 
 // Close detaches and unloads everything the sensor put in the kernel.
 func (s *Sensor) Close() error {
-	err := errors.Join(s.Detach(), s.queue.Close())
+	err := s.Detach()
+	if s.queue != nil {
+		err = errors.Join(err, s.queue.Close())
+	}
 	s.Coll.Close()
 	return err
 }

@@ -30,6 +30,22 @@ type Config struct {
 	Process Process `yaml:"process"`
 	HTTP    HTTP    `yaml:"http"`
 	OTLP    OTLP    `yaml:"otlp"`
+	Rules   Rules   `yaml:"rules"`
+	Alerts  Alerts  `yaml:"alerts"`
+}
+
+// Rules says which detection rules run (docs/rules.md).
+type Rules struct {
+	// Builtin turns the built-in default ruleset on.
+	Builtin bool `yaml:"builtin"`
+	// Files are rule files loaded after the built-ins, in order.
+	Files []string `yaml:"files"`
+}
+
+// Alerts says where alerts go.
+type Alerts struct {
+	// File receives alerts as JSON lines (appended); empty: stdout.
+	File string `yaml:"file"`
 }
 
 // OTLP sets the standard OTEL_EXPORTER_OTLP_* variables from the file, for
@@ -107,6 +123,7 @@ func Default() Config {
 			MaxConnections:  65536,
 			MaxSeries:       5000,
 		},
+		Rules: Rules{Builtin: true},
 	}
 }
 
@@ -147,6 +164,21 @@ var envVars = []envVar{
 		c.HTTP.MaxSeries = n
 		return err
 	}},
+	{"VIGIL_RULES_BUILTIN", "rules.builtin", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.Rules.Builtin = b
+		return err
+	}},
+	{"VIGIL_RULES_FILES", "rules.files", func(c *Config, v string) error {
+		c.Rules.Files = nil
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				c.Rules.Files = append(c.Rules.Files, f)
+			}
+		}
+		return nil
+	}},
+	{"VIGIL_ALERTS_FILE", "alerts.file", func(c *Config, v string) error { c.Alerts.File = v; return nil }},
 }
 
 // Load builds the configuration from defaults, the YAML file at path (if
@@ -261,6 +293,11 @@ func (c Config) Validate() error {
 	}
 	if _, err := selector.New(c.HTTP.Select, c.HTTP.Exclude); err != nil {
 		return fmt.Errorf("config: http.%w", err)
+	}
+	for _, f := range c.Rules.Files {
+		if strings.TrimSpace(f) == "" {
+			return fmt.Errorf("config: rules.files: empty file name")
+		}
 	}
 	switch c.OTLP.Protocol {
 	case "", "grpc", "http/protobuf":

@@ -4,7 +4,6 @@ package export
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -35,7 +34,7 @@ func (w *Writer) Handle(ev *event.Event) {
 		return
 	}
 	if w.json {
-		b, err := json.Marshal(ev)
+		b, err := ev.MarshalJSON() // json.Marshal would copy and check it again
 		if err != nil {
 			w.err = fmt.Errorf("encode %s event: %w", ev.Kind, err)
 			return

@@ -148,6 +148,7 @@ func probes() []probe {
 
 		{"ringbuf", KindMap, noNote(probeMap("ringbuf", ebpf.RingBuf))},
 		{"lru_hash", KindMap, noNote(probeMap("lru_hash", ebpf.LRUHash))},
+		{"lpm_trie", KindMap, noNote(func() error { return features.HaveMapType(ebpf.LPMTrie) })},
 		{"percpu_array", KindMap, noNote(probeMap("percpu_array", ebpf.PerCPUArray))},
 		// Task-local storage needs BTF-described values, which
 		// features.HaveMapType knows how to build.
@@ -164,6 +165,8 @@ func probes() []probe {
 		helper("ktime_get_ns", asm.FnKtimeGetNs),
 		helper("loop", asm.FnLoop),
 		helper("task_storage_get", asm.FnTaskStorageGet),
+		helper("task_pt_regs", asm.FnTaskPtRegs),
+		helper("get_current_pid_tgid", asm.FnGetCurrentPidTgid),
 	}
 }
 
@@ -560,7 +563,11 @@ func featureSpecs() []featureSpec {
 			requires: []string{"tracepoint", "raw_tracepoint", "ringbuf", "probe_read_kernel", "probe_read_user", "btf"},
 			core:     true,
 		},
-		{name: "http observability", requires: []string{"tracepoint", "ringbuf", "probe_read_user", "lru_hash", "task_storage", "task_storage_get", "get_current_task_btf"}},
+		{name: "http observability", requires: []string{"tracepoint", "ringbuf", "probe_read_user", "lru_hash", "get_current_task_btf", "task_pt_regs"}},
+		{
+			name:     "runtime security (file, network, privilege events and rules)",
+			requires: []string{"tracepoint", "raw_tracepoint", "ringbuf", "lpm_trie", "get_current_task_btf", "task_pt_regs", "loop", "probe_read_user_str"},
+		},
 		{name: "network enforcement (deny connect)", requires: []string{"cgroup_connect4", "cgroup_connect6", "cgroup_sendmsg4"}},
 		{name: "process kill enforcement", requires: []string{"send_signal"}},
 		{

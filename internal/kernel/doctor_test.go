@@ -46,7 +46,7 @@ func TestProbe(t *testing.T) {
 		t.Logf("feature %-36s %-8s %s", f.Name, f.Status, f.Reason)
 	}
 
-	for _, name := range []string{"btf", "tracefs", "tracepoint", "raw_tracepoint", "uprobe", "uretprobe", "xdp_generic", "tcx", "ringbuf", "lru_hash", "percpu_array", "cgroup_skb", "cgroup_connect4", "cgroup_connect6", "cgroup_sendmsg4", "sock_ops", "probe_read_user", "probe_read_kernel", "send_signal", "get_current_cgroup_id", "task_storage", "task_storage_get"} {
+	for _, name := range []string{"btf", "tracefs", "tracepoint", "raw_tracepoint", "uprobe", "uretprobe", "xdp_generic", "tcx", "ringbuf", "lru_hash", "percpu_array", "cgroup_skb", "cgroup_connect4", "cgroup_connect6", "cgroup_sendmsg4", "sock_ops", "probe_read_user", "probe_read_kernel", "send_signal", "get_current_cgroup_id", "task_storage", "task_storage_get", "lpm_trie", "task_pt_regs", "get_current_pid_tgid", "loop"} {
 		if c, ok := checks[name]; !ok {
 			t.Errorf("no %s check", name)
 		} else if !c.Available {

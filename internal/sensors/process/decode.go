@@ -22,6 +22,10 @@ type Record struct {
 	// StartNs is the process start time (CLOCK_BOOTTIME, as /proc reports it): with the pid it
 	// identifies a process across pid reuse.
 	StartNs uint64
+	// Rules are, for exec records, the exec rules the kernel matched, and
+	// SecFlags its policy flags (bpfpolicy.Flag*).
+	Rules    uint64
+	SecFlags uint8
 
 	exec event.Exec
 	exit event.Exit
@@ -31,7 +35,7 @@ type Record struct {
 // Sizes of the C records, from the bpf2go-generated types so that a change
 // to the C side that is not regenerated fails loudly here.
 var (
-	headerSize = int(unsafe.Sizeof(processRecordHeader{}))
+	headerSize = bpfrt.HeaderSize
 	execSize   = int(unsafe.Sizeof(processExecRecord{}))
 	forkSize   = int(unsafe.Sizeof(processForkRecord{}))
 	exitSize   = int(unsafe.Sizeof(processExitRecord{}))
@@ -52,15 +56,7 @@ func Decode(raw []byte, clock bpfrt.Clock, out *Record) error {
 	ev := &out.Event
 	p := &ev.Process
 	typ := processRecordType(raw[0])
-	p.PID = le.Uint32(raw[4:])
-	p.TID = le.Uint32(raw[8:])
-	p.PPID = le.Uint32(raw[12:])
-	p.UID = le.Uint32(raw[16:])
-	p.GID = le.Uint32(raw[20:])
-	ev.Time = clock.Time(le.Uint64(raw[24:]))
-	p.CgroupID = le.Uint64(raw[32:])
-	p.Comm = cString(raw[40:56])
-	flags := processExecFlags(raw[1])
+	flags := processExecFlags(bpfrt.DecodeHeader(raw, clock, ev))
 
 	switch typ {
 	case processRecordTypeRECORD_EXEC:
@@ -73,7 +69,9 @@ func Decode(raw []byte, clock bpfrt.Clock, out *Record) error {
 		exeLen := int(le.Uint16(raw[68:]))
 		cwdLen := int(le.Uint16(raw[70:]))
 		envLen := int(le.Uint16(raw[76:]))
+		out.SecFlags = raw[78]
 		out.CgroupV1ID = le.Uint64(raw[80:])
+		out.Rules = le.Uint64(raw[88:])
 		data := raw[execSize:]
 		if argsLen+filenameLen+exeLen+cwdLen+envLen > len(data) {
 			return fmt.Errorf("%w: exec string lengths %d+%d+%d+%d+%d exceed %d bytes of data",
@@ -157,11 +155,4 @@ func splitArgs(b []byte) []string {
 		args = append(args, string(b[:i]))
 		b = b[i+1:]
 	}
-}
-
-func cString(b []byte) string {
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
-	return string(b)
 }

@@ -7,6 +7,7 @@
  */
 #include "vigil.h"
 #include "path.h"
+#include "policy.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -53,11 +54,13 @@ struct exec_record {
 	__u16 cwd_len;
 	__u32 argc;
 	__u16 env_len;
-	__u16 _pad0;
+	__u8 sflags; /* enum sec_flags: the exec's standing with the rules */
+	__u8 _pad0;
 	/* The process's cgroup in the memory controller: on hosts with v1
 	 * hierarchies, containers managed there share v2 cgroups, and this id
 	 * is what tells them apart. On pure v2 hosts it is the v2 cgroup. */
 	__u64 cgroup_v1_id;
+	__u64 rules; /* exec rules matched in the kernel */
 };
 
 struct fork_record {
@@ -92,12 +95,7 @@ struct {
 	__type(value, struct exec_scratch);
 } exec_scratch SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct path_scratch);
-} path_scratch SEC(".maps");
+PATH_SCRATCH_MAP(path_scratch);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -160,6 +158,40 @@ static __always_inline __u32 append_path(const struct path *p, char *data, __u32
 	len = (PATH_BUF_LEN - start) & (PATH_BUF_LEN - 1);
 	bpf_probe_read_kernel(&data[at], len, &ps->buf[start & (PATH_BUF_LEN - 1)]);
 	return len;
+}
+
+/*
+ * exec_policy decides the new image's standing with the rules from its
+ * executable (exe_len bytes at exe) and its parent's standing, records it
+ * in procs for the process's later events, and returns the exec rules it
+ * matches, killing the process when one of them says so.
+ */
+static __always_inline __u64 exec_policy(struct exec_record *r, const char *exe, __u32 exe_len)
+{
+	struct policy_scratch *pk = policy_scratch();
+	struct proc_policy st = {}, *parent;
+	__u64 pok, rules;
+	__u32 tgid = r->hdr.pid, ppid = r->hdr.ppid;
+
+	if (!pk)
+		return 0;
+	policy_set_key(&pk->key, exe, exe_len);
+	st.exe_ok = policy_str_dim(&pol_exe, &pk->key, pol_exe_wild);
+	st.as_parent = policy_str_dim(&pol_pexe, &pk->key, pol_pexe_wild);
+	parent = bpf_map_lookup_elem(&procs, &ppid);
+	if (parent) {
+		pok = parent->as_parent;
+	} else {
+		pok = ~pol_pexe_any;
+		st.flags = SEC_PROC_UNKNOWN;
+	}
+	st.ok = st.exe_ok & pok;
+	bpf_map_update_elem(&procs, &tgid, &st, BPF_ANY);
+
+	rules = policy_kind_rules(PK_EXEC) & st.ok;
+	r->sflags = st.flags;
+	policy_enforce(rules, &r->sflags);
+	return rules;
 }
 
 /*
@@ -234,6 +266,10 @@ int handle_exec(struct bpf_raw_tracepoint_args *ctx)
 	if (trunc)
 		r->hdr.flags |= EXEC_EXE_TRUNCATED;
 	r->exe_len = len;
+	r->rules = 0;
+	r->sflags = 0;
+	if (pol_active && off <= PATH_AT_MAX)
+		r->rules = exec_policy(r, &s->data[off], len);
 	off += len;
 
 	p = BPF_CORE_READ(task, fs, pwd);
@@ -283,6 +319,24 @@ int handle_fork(struct bpf_raw_tracepoint_args *ctx)
 	if (BPF_CORE_READ(child, tgid) != child_pid)
 		return 0;
 	bpf_map_delete_elem(&exited, &child_pid);
+	if (pol_active) {
+		/* The child runs its parent's executable, and its parent is
+		 * the process that forked it. */
+		__u32 ptgid = BPF_CORE_READ(parent, tgid);
+		struct proc_policy *pp = bpf_map_lookup_elem(&procs, &ptgid);
+
+		if (pp) {
+			struct proc_policy st = {
+				.exe_ok = pp->exe_ok,
+				.as_parent = pp->as_parent,
+				.ok = pp->exe_ok & pp->as_parent,
+			};
+
+			bpf_map_update_elem(&procs, &child_pid, &st, BPF_ANY);
+		} else {
+			bpf_map_delete_elem(&procs, &child_pid);
+		}
+	}
 	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) == filter_tgid)
 		return 0;
 
@@ -334,6 +388,11 @@ int handle_exit(void *ctx)
 
 	if (!is_group_exit(ctx, task))
 		return 0;
+	if (pol_active) {
+		__u32 tgid = BPF_CORE_READ(task, tgid);
+
+		bpf_map_delete_elem(&procs, &tgid);
+	}
 	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) == filter_tgid)
 		return 0;
 

@@ -34,8 +34,10 @@ type processExecRecord struct {
 	CwdLen      uint16
 	Argc        uint32
 	EnvLen      uint16
-	Pad0        uint16
+	Sflags      uint8
+	Pad0        uint8
 	CgroupV1Id  uint64
+	Rules       uint64
 }
 
 type processExecScratch struct {
@@ -66,6 +68,59 @@ type processPathScratch struct {
 	Off uint32
 }
 
+type processPolicyMasks struct {
+	_   structs.HostLayout
+	Pos uint64
+	Neg uint64
+}
+
+type processPolicyNameKey struct {
+	_    structs.HostLayout
+	Name [64]uint8
+}
+
+type processPolicyParam struct {
+	_         structs.HostLayout
+	AnyBits   uint64
+	ValueMask uint64
+	Values    [8]uint64
+	Nvalues   uint32
+	Pad0      uint32
+}
+
+type processPolicyScratch struct {
+	_    structs.HostLayout
+	Key  processPolicyStrKey
+	Name processPolicyNameKey
+}
+
+type processPolicyStrKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Data      [256]uint8
+}
+
+type processPolicyV4Key struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Addr      [4]uint8
+}
+
+type processPolicyV6Key struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Addr      [16]uint8
+}
+
+type processProcPolicy struct {
+	_        structs.HostLayout
+	ExeOk    uint64
+	AsParent uint64
+	Ok       uint64
+	Flags    uint32
+	Pad0     uint32
+}
+
 type processRecordHeader struct {
 	_        structs.HostLayout
 	Type     uint8
@@ -90,27 +145,64 @@ const (
 	processRecordTypeRECORD_CONN_OPEN  processRecordType = 10
 	processRecordTypeRECORD_DATA       processRecordType = 11
 	processRecordTypeRECORD_CONN_CLOSE processRecordType = 12
+	processRecordTypeRECORD_FILE       processRecordType = 20
+	processRecordTypeRECORD_NET        processRecordType = 21
+	processRecordTypeRECORD_PRIV       processRecordType = 22
 )
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	processMapEvents          = "events"
-	processMapExecScratch     = "exec_scratch"
-	processMapExited          = "exited"
-	processMapLost            = "lost"
-	processMapPathScratch     = "path_scratch"
-	processProgHandleExec     = "handle_exec"
-	processProgHandleExit     = "handle_exit"
-	processProgHandleFork     = "handle_fork"
-	processVarUnusedEf        = "_unused_ef"
-	processVarUnusedExec      = "_unused_exec"
-	processVarUnusedExit      = "_unused_exit"
-	processVarUnusedFork      = "_unused_fork"
-	processVarUnusedRt        = "_unused_rt"
-	processVarExitByLiveCount = "exit_by_live_count"
-	processVarFilterTgid      = "filter_tgid"
+	processMapEvents           = "events"
+	processMapExecScratch      = "exec_scratch"
+	processMapExited           = "exited"
+	processMapLost             = "lost"
+	processMapPathScratch      = "path_scratch"
+	processMapPolExe           = "pol_exe"
+	processMapPolName          = "pol_name"
+	processMapPolPath          = "pol_path"
+	processMapPolPexe          = "pol_pexe"
+	processMapPolPort          = "pol_port"
+	processMapPolScratch       = "pol_scratch"
+	processMapPolTarget        = "pol_target"
+	processMapPolV4            = "pol_v4"
+	processMapPolV6            = "pol_v6"
+	processMapProcs            = "procs"
+	processProgHandleExec      = "handle_exec"
+	processProgHandleExit      = "handle_exit"
+	processProgHandleFork      = "handle_fork"
+	processVarUnusedEf         = "_unused_ef"
+	processVarUnusedExec       = "_unused_exec"
+	processVarUnusedExit       = "_unused_exit"
+	processVarUnusedFork       = "_unused_fork"
+	processVarUnusedPolicyKind = "_unused_policy_kind"
+	processVarUnusedRecordType = "_unused_record_type"
+	processVarUnusedRt         = "_unused_rt"
+	processVarUnusedSecFlags   = "_unused_sec_flags"
+	processVarExitByLiveCount  = "exit_by_live_count"
+	processVarFilterTgid       = "filter_tgid"
+	processVarPolActive        = "pol_active"
+	processVarPolDeny          = "pol_deny"
+	processVarPolDestAny       = "pol_dest_any"
+	processVarPolDestWild      = "pol_dest_wild"
+	processVarPolEmitAll       = "pol_emit_all"
+	processVarPolExeAny        = "pol_exe_any"
+	processVarPolExeWild       = "pol_exe_wild"
+	processVarPolKill          = "pol_kill"
+	processVarPolKindRules     = "pol_kind_rules"
+	processVarPolNameAny       = "pol_name_any"
+	processVarPolNameWild      = "pol_name_wild"
+	processVarPolParams        = "pol_params"
+	processVarPolPathAny       = "pol_path_any"
+	processVarPolPathWild      = "pol_path_wild"
+	processVarPolPexeAny       = "pol_pexe_any"
+	processVarPolPexeWild      = "pol_pexe_wild"
+	processVarPolPortAny       = "pol_port_any"
+	processVarPolPortWild      = "pol_port_wild"
+	processVarPolTargetAny     = "pol_target_any"
+	processVarPolTargetWild    = "pol_target_wild"
+	processVarPolWithParams    = "pol_with_params"
 )
 
 // loadProcess returns the embedded CollectionSpec for process.
@@ -169,19 +261,53 @@ type processMapSpecs struct {
 	Exited      *ebpf.MapSpec `ebpf:"exited"`
 	Lost        *ebpf.MapSpec `ebpf:"lost"`
 	PathScratch *ebpf.MapSpec `ebpf:"path_scratch"`
+	PolExe      *ebpf.MapSpec `ebpf:"pol_exe"`
+	PolName     *ebpf.MapSpec `ebpf:"pol_name"`
+	PolPath     *ebpf.MapSpec `ebpf:"pol_path"`
+	PolPexe     *ebpf.MapSpec `ebpf:"pol_pexe"`
+	PolPort     *ebpf.MapSpec `ebpf:"pol_port"`
+	PolScratch  *ebpf.MapSpec `ebpf:"pol_scratch"`
+	PolTarget   *ebpf.MapSpec `ebpf:"pol_target"`
+	PolV4       *ebpf.MapSpec `ebpf:"pol_v4"`
+	PolV6       *ebpf.MapSpec `ebpf:"pol_v6"`
+	Procs       *ebpf.MapSpec `ebpf:"procs"`
 }
 
 // processVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processVariableSpecs struct {
-	UnusedEf        *ebpf.VariableSpec `ebpf:"_unused_ef"`
-	UnusedExec      *ebpf.VariableSpec `ebpf:"_unused_exec"`
-	UnusedExit      *ebpf.VariableSpec `ebpf:"_unused_exit"`
-	UnusedFork      *ebpf.VariableSpec `ebpf:"_unused_fork"`
-	UnusedRt        *ebpf.VariableSpec `ebpf:"_unused_rt"`
-	ExitByLiveCount *ebpf.VariableSpec `ebpf:"exit_by_live_count"`
-	FilterTgid      *ebpf.VariableSpec `ebpf:"filter_tgid"`
+	UnusedEf         *ebpf.VariableSpec `ebpf:"_unused_ef"`
+	UnusedExec       *ebpf.VariableSpec `ebpf:"_unused_exec"`
+	UnusedExit       *ebpf.VariableSpec `ebpf:"_unused_exit"`
+	UnusedFork       *ebpf.VariableSpec `ebpf:"_unused_fork"`
+	UnusedPolicyKind *ebpf.VariableSpec `ebpf:"_unused_policy_kind"`
+	UnusedRecordType *ebpf.VariableSpec `ebpf:"_unused_record_type"`
+	UnusedRt         *ebpf.VariableSpec `ebpf:"_unused_rt"`
+	UnusedSecFlags   *ebpf.VariableSpec `ebpf:"_unused_sec_flags"`
+	ExitByLiveCount  *ebpf.VariableSpec `ebpf:"exit_by_live_count"`
+	FilterTgid       *ebpf.VariableSpec `ebpf:"filter_tgid"`
+	PolActive        *ebpf.VariableSpec `ebpf:"pol_active"`
+	PolDeny          *ebpf.VariableSpec `ebpf:"pol_deny"`
+	PolDestAny       *ebpf.VariableSpec `ebpf:"pol_dest_any"`
+	PolDestWild      *ebpf.VariableSpec `ebpf:"pol_dest_wild"`
+	PolEmitAll       *ebpf.VariableSpec `ebpf:"pol_emit_all"`
+	PolExeAny        *ebpf.VariableSpec `ebpf:"pol_exe_any"`
+	PolExeWild       *ebpf.VariableSpec `ebpf:"pol_exe_wild"`
+	PolKill          *ebpf.VariableSpec `ebpf:"pol_kill"`
+	PolKindRules     *ebpf.VariableSpec `ebpf:"pol_kind_rules"`
+	PolNameAny       *ebpf.VariableSpec `ebpf:"pol_name_any"`
+	PolNameWild      *ebpf.VariableSpec `ebpf:"pol_name_wild"`
+	PolParams        *ebpf.VariableSpec `ebpf:"pol_params"`
+	PolPathAny       *ebpf.VariableSpec `ebpf:"pol_path_any"`
+	PolPathWild      *ebpf.VariableSpec `ebpf:"pol_path_wild"`
+	PolPexeAny       *ebpf.VariableSpec `ebpf:"pol_pexe_any"`
+	PolPexeWild      *ebpf.VariableSpec `ebpf:"pol_pexe_wild"`
+	PolPortAny       *ebpf.VariableSpec `ebpf:"pol_port_any"`
+	PolPortWild      *ebpf.VariableSpec `ebpf:"pol_port_wild"`
+	PolTargetAny     *ebpf.VariableSpec `ebpf:"pol_target_any"`
+	PolTargetWild    *ebpf.VariableSpec `ebpf:"pol_target_wild"`
+	PolWithParams    *ebpf.VariableSpec `ebpf:"pol_with_params"`
 }
 
 // processObjects contains all objects after they have been loaded into the kernel.
@@ -209,6 +335,16 @@ type processMaps struct {
 	Exited      *ebpf.Map `ebpf:"exited"`
 	Lost        *ebpf.Map `ebpf:"lost"`
 	PathScratch *ebpf.Map `ebpf:"path_scratch"`
+	PolExe      *ebpf.Map `ebpf:"pol_exe"`
+	PolName     *ebpf.Map `ebpf:"pol_name"`
+	PolPath     *ebpf.Map `ebpf:"pol_path"`
+	PolPexe     *ebpf.Map `ebpf:"pol_pexe"`
+	PolPort     *ebpf.Map `ebpf:"pol_port"`
+	PolScratch  *ebpf.Map `ebpf:"pol_scratch"`
+	PolTarget   *ebpf.Map `ebpf:"pol_target"`
+	PolV4       *ebpf.Map `ebpf:"pol_v4"`
+	PolV6       *ebpf.Map `ebpf:"pol_v6"`
+	Procs       *ebpf.Map `ebpf:"procs"`
 }
 
 func (m *processMaps) Close() error {
@@ -218,6 +354,16 @@ func (m *processMaps) Close() error {
 		m.Exited,
 		m.Lost,
 		m.PathScratch,
+		m.PolExe,
+		m.PolName,
+		m.PolPath,
+		m.PolPexe,
+		m.PolPort,
+		m.PolScratch,
+		m.PolTarget,
+		m.PolV4,
+		m.PolV6,
+		m.Procs,
 	)
 }
 
@@ -225,13 +371,37 @@ func (m *processMaps) Close() error {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processVariables struct {
-	UnusedEf        *ebpf.Variable `ebpf:"_unused_ef"`
-	UnusedExec      *ebpf.Variable `ebpf:"_unused_exec"`
-	UnusedExit      *ebpf.Variable `ebpf:"_unused_exit"`
-	UnusedFork      *ebpf.Variable `ebpf:"_unused_fork"`
-	UnusedRt        *ebpf.Variable `ebpf:"_unused_rt"`
-	ExitByLiveCount *ebpf.Variable `ebpf:"exit_by_live_count"`
-	FilterTgid      *ebpf.Variable `ebpf:"filter_tgid"`
+	UnusedEf         *ebpf.Variable `ebpf:"_unused_ef"`
+	UnusedExec       *ebpf.Variable `ebpf:"_unused_exec"`
+	UnusedExit       *ebpf.Variable `ebpf:"_unused_exit"`
+	UnusedFork       *ebpf.Variable `ebpf:"_unused_fork"`
+	UnusedPolicyKind *ebpf.Variable `ebpf:"_unused_policy_kind"`
+	UnusedRecordType *ebpf.Variable `ebpf:"_unused_record_type"`
+	UnusedRt         *ebpf.Variable `ebpf:"_unused_rt"`
+	UnusedSecFlags   *ebpf.Variable `ebpf:"_unused_sec_flags"`
+	ExitByLiveCount  *ebpf.Variable `ebpf:"exit_by_live_count"`
+	FilterTgid       *ebpf.Variable `ebpf:"filter_tgid"`
+	PolActive        *ebpf.Variable `ebpf:"pol_active"`
+	PolDeny          *ebpf.Variable `ebpf:"pol_deny"`
+	PolDestAny       *ebpf.Variable `ebpf:"pol_dest_any"`
+	PolDestWild      *ebpf.Variable `ebpf:"pol_dest_wild"`
+	PolEmitAll       *ebpf.Variable `ebpf:"pol_emit_all"`
+	PolExeAny        *ebpf.Variable `ebpf:"pol_exe_any"`
+	PolExeWild       *ebpf.Variable `ebpf:"pol_exe_wild"`
+	PolKill          *ebpf.Variable `ebpf:"pol_kill"`
+	PolKindRules     *ebpf.Variable `ebpf:"pol_kind_rules"`
+	PolNameAny       *ebpf.Variable `ebpf:"pol_name_any"`
+	PolNameWild      *ebpf.Variable `ebpf:"pol_name_wild"`
+	PolParams        *ebpf.Variable `ebpf:"pol_params"`
+	PolPathAny       *ebpf.Variable `ebpf:"pol_path_any"`
+	PolPathWild      *ebpf.Variable `ebpf:"pol_path_wild"`
+	PolPexeAny       *ebpf.Variable `ebpf:"pol_pexe_any"`
+	PolPexeWild      *ebpf.Variable `ebpf:"pol_pexe_wild"`
+	PolPortAny       *ebpf.Variable `ebpf:"pol_port_any"`
+	PolPortWild      *ebpf.Variable `ebpf:"pol_port_wild"`
+	PolTargetAny     *ebpf.Variable `ebpf:"pol_target_any"`
+	PolTargetWild    *ebpf.Variable `ebpf:"pol_target_wild"`
+	PolWithParams    *ebpf.Variable `ebpf:"pol_with_params"`
 }
 
 // processPrograms contains all programs after they have been loaded into the kernel.

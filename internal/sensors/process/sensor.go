@@ -4,7 +4,9 @@ package process
 
 import (
 	"fmt"
+	"maps"
 
+	"github.com/vigil-dev/vigil/internal/bpfpolicy"
 	"github.com/vigil-dev/vigil/internal/bpfrt"
 )
 
@@ -20,6 +22,10 @@ type Options struct {
 	RingBytes uint32
 	// QueueLen is the number of records buffered in userspace. Default 4096.
 	QueueLen int
+	// Policy is the rule policy: exec decides each process's standing with
+	// the rules (kept for the other sensors) and enforces exec rules. Nil:
+	// no rules.
+	Policy *bpfpolicy.Kernel
 
 	// exitByLiveCount selects the pre-6.16 exit detection (tests only).
 	exitByLiveCount bool
@@ -49,13 +55,21 @@ func New(opts Options) (*Sensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("process sensor: %w", err)
 	}
+	load := bpfrt.LoadOptions{Constants: map[string]any{
+		"filter_tgid":        bpfrt.SelfFilter(opts.ExcludeSelf),
+		"exit_by_live_count": bpfrt.Bool(opts.exitByLiveCount),
+	}}
+	if opts.Policy != nil {
+		maps.Copy(load.Constants, opts.Policy.Constants())
+		load.MapReplacements = opts.Policy.Maps()
+	} else {
+		// Without rules the policy maps are never used: keep them small.
+		load.MapSizes = map[string]uint32{"procs": 1}
+	}
 	s, err := bpfrt.StartSensor(bpfrt.SensorSpec{
-		Name: Source,
-		Spec: spec,
-		Load: bpfrt.LoadOptions{Constants: map[string]any{
-			"filter_tgid":        bpfrt.SelfFilter(opts.ExcludeSelf),
-			"exit_by_live_count": bpfrt.Bool(opts.exitByLiveCount),
-		}},
+		Name:      Source,
+		Spec:      spec,
+		Load:      load,
 		Hooks:     hooks,
 		RingBytes: opts.RingBytes,
 		QueueLen:  opts.QueueLen,

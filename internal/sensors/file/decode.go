@@ -1,0 +1,106 @@
+package file
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"github.com/vigil-dev/vigil/internal/bpfpolicy"
+	"github.com/vigil-dev/vigil/internal/bpfrt"
+	"github.com/vigil-dev/vigil/internal/event"
+	"github.com/vigil-dev/vigil/internal/linuxabi"
+)
+
+// Record is a decoded file record: the event as far as the kernel knows
+// it, before enrichment from the process table.
+type Record struct {
+	Event event.Event
+	// Rules are the rules the kernel matched, Flags its bpfpolicy.Flag*.
+	Rules uint64
+	Flags uint8
+	// Truncated is set when a path was cut short by the kernel's buffers.
+	Truncated bool
+
+	file     event.File
+	mode     uint32
+	uid, gid int64
+}
+
+// recordSize is the size of the C record, from the bpf2go-generated type
+// so that a change to the C side that is not regenerated fails loudly.
+var recordSize = int(unsafe.Sizeof(fileFileRecord{}))
+
+// ErrMalformed wraps every decode failure: the record is counted and skipped.
+var ErrMalformed = errors.New("malformed file record")
+
+// O_CREAT and O_TMPFILE: an open that may create a file, whose mode applies.
+const creating = 0100 | 020000000
+
+// Decode parses one file record into out, replacing its contents. It never
+// panics on arbitrary input.
+func Decode(raw []byte, clock bpfrt.Clock, out *Record) error {
+	if len(raw) < recordSize {
+		return fmt.Errorf("%w: %d bytes, shorter than %d", ErrMalformed, len(raw), recordSize)
+	}
+	*out = Record{}
+	le := binary.LittleEndian
+	ev := &out.Event
+	out.Flags = bpfrt.DecodeHeader(raw, clock, ev)
+	out.Rules = le.Uint64(raw[56:])
+	ret := int64(le.Uint64(raw[64:]))
+	arg := le.Uint64(raw[72:])
+	out.uid = int64(le.Uint64(raw[80:]))
+	out.gid = int64(le.Uint64(raw[88:]))
+	out.mode = le.Uint32(raw[96:])
+	pathLen := int(le.Uint16(raw[100:]))
+	path2Len := int(le.Uint16(raw[102:]))
+	srcLen := int(le.Uint16(raw[104:]))
+	fstypeLen := int(le.Uint16(raw[106:]))
+	kind := bpfpolicy.Kind(raw[108])
+	fflags := fileFileFlags(raw[109])
+
+	data := raw[recordSize:]
+	if pathLen+path2Len+srcLen+fstypeLen > len(data) {
+		return fmt.Errorf("%w: string lengths %d+%d+%d+%d exceed %d bytes of data",
+			ErrMalformed, pathLen, path2Len, srcLen, fstypeLen, len(data))
+	}
+	f := &out.file
+	f.Path = string(data[:pathLen])
+	data = data[pathLen:]
+	path2 := string(data[:path2Len])
+	data = data[path2Len:]
+	f.Result = ret
+	out.Truncated = fflags&fileFileFlagsFILE_PATH_TRUNCATED != 0
+
+	switch kind {
+	case event.KindOpen:
+		f.Flags = linuxabi.OpenFlags.Bits(arg)
+		f.Access = linuxabi.Access(arg)
+		f.Created = fflags&fileFileFlagsFILE_CREATED != 0
+		if arg&creating != 0 {
+			f.Mode = &out.mode
+		}
+	case event.KindUnlink:
+		f.Dir = fflags&fileFileFlagsFILE_DIR != 0
+	case event.KindRename:
+		f.NewPath = path2
+	case event.KindLink, event.KindSymlink:
+		f.Target = path2
+	case event.KindChmod:
+		out.mode &= 07777
+		f.Mode = &out.mode
+	case event.KindChown:
+		f.UID = &out.uid
+		f.GID = &out.gid
+	case event.KindMount:
+		f.Source = string(data[:srcLen])
+		f.FSType = string(data[srcLen : srcLen+fstypeLen])
+		f.Flags = linuxabi.MountFlags.Bits(arg)
+	default:
+		return fmt.Errorf("%w: kind %d is not a file kind", ErrMalformed, raw[108])
+	}
+	ev.Kind = kind
+	ev.File = f
+	return nil
+}

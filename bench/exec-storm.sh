@@ -264,7 +264,8 @@ proc_cpu() {
 # start_vigil_run starts `vigil run` on a free loopback port and waits for
 # /readyz; it sets VIGIL_PID and VIGIL_ADDR.
 start_vigil_run() {
-	"$WORK/vigil" run --listen 127.0.0.1:0 2>"$WORK/vigil.log" &
+	# Alerts (stdout) are not this benchmark's business.
+	"$WORK/vigil" run --listen 127.0.0.1:0 >/dev/null 2>"$WORK/vigil.log" &
 	VIGIL_PID=$!
 	VIGIL_ADDR=""
 	local i
@@ -285,7 +286,8 @@ start_vigil_run() {
 # attached (records are buffered in the ring from then on).
 start_vigil_trace() {
 	: >"$TRACE_OUT"
-	"$WORK/vigil" trace --json >"$TRACE_OUT" 2>"$WORK/vigil.log" &
+	# The process kinds only: each exec is then exactly three lines.
+	"$WORK/vigil" trace --json --kind exec,fork,exit >"$TRACE_OUT" 2>"$WORK/vigil.log" &
 	VIGIL_PID=$!
 	local i
 	for i in $(seq 100); do

@@ -18,21 +18,18 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+
+	"github.com/vigil-dev/vigil/bench/internal/benchkit"
 )
 
 type target struct {
@@ -65,13 +62,13 @@ func main() {
 	log.SetFlags(0)
 
 	work, err := os.MkdirTemp("", "vigil-httpload-")
-	check(err)
+	benchkit.Check(err)
 	defer os.RemoveAll(work)
-	repo := repoRoot()
+	repo := benchkit.RepoRoot()
 	vigil := filepath.Join(work, "vigil")
 	goserver := filepath.Join(work, "goserver")
-	run(repo, "go", "build", "-o", vigil, "./cmd/vigil")
-	run(repo, "go", "build", "-o", goserver, "./test/e2e/servers/goserver")
+	benchkit.Run(repo, "go", "build", "-o", vigil, "./cmd/vigil")
+	benchkit.Run(repo, "go", "build", "-o", goserver, "./test/e2e/servers/goserver")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -79,8 +76,8 @@ func main() {
 		startNginx(ctx, work),
 		startGoServer(ctx, goserver),
 	}
-	prevStats := readSysctl()
-	defer writeSysctl(prevStats)
+	prevStats := benchkit.ReadStatsSysctl()
+	defer benchkit.WriteStatsSysctl(prevStats)
 
 	var samples []sample
 	for _, t := range targets {
@@ -100,7 +97,7 @@ func main() {
 	report(samples, targets)
 	if *out != "" {
 		b, _ := json.MarshalIndent(samples, "", "  ")
-		check(os.WriteFile(*out, b, 0o644))
+		benchkit.Check(os.WriteFile(*out, b, 0o644))
 	}
 }
 
@@ -118,30 +115,30 @@ func measure(ctx context.Context, vigil, work string, t target, with bool, d tim
 		vcmd     *exec.Cmd
 		addr     string
 		progs    []ebpf.ProgramID
-		before   map[ebpf.ProgramID]progStat
+		before   map[ebpf.ProgramID]benchkit.ProgStat
 		cpu0     float64
 		countPre float64
 	)
 	if with {
-		addr = freeAddr()
+		addr = benchkit.FreeAddr()
 		vcmd = exec.CommandContext(ctx, vigil, "run", "--listen", addr)
 		vcmd.Stderr = io.Discard
-		check(vcmd.Start())
-		waitReady("http://" + addr + "/readyz")
-		writeSysctl("1")
-		progs = programsOf(vcmd.Process.Pid)
-		before = progStats(progs)
-		cpu0 = cpuSeconds(vcmd.Process.Pid)
+		benchkit.Check(vcmd.Start())
+		benchkit.WaitReady("http://" + addr + "/readyz")
+		benchkit.WriteStatsSysctl("1")
+		progs = benchkit.ProgramsOf(vcmd.Process.Pid)
+		before = benchkit.ProgStats(progs)
+		cpu0 = benchkit.CPUSeconds(vcmd.Process.Pid)
 		countPre = serverCount(addr, t)
 	}
-	wrkOut := runOut("wrk", "-t2", fmt.Sprintf("-c%d", conns), "-d"+d.String(), "--latency",
+	wrkOut := benchkit.RunOut("wrk", "-t2", fmt.Sprintf("-c%d", conns), "-d"+d.String(), "--latency",
 		fmt.Sprintf("http://127.0.0.1:%d%s", t.port, t.path))
 	s.Requests, s.RPS, s.P99Ms = parseWrk(wrkOut)
 	if with {
-		after := progStats(progs)
+		after := benchkit.ProgStats(progs)
 		var ns uint64
 		for id, a := range after {
-			ns += a.ns - before[id].ns
+			ns += a.Ns - before[id].Ns
 		}
 		// wrk's requests are served, and also made, on this node; the
 		// BPF time covers both ends, per request.
@@ -155,12 +152,12 @@ func measure(ctx context.Context, vigil, work string, t target, with bool, d tim
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		s.CPUmsPer1k = (cpuSeconds(vcmd.Process.Pid) - cpu0) * 1000 / (s.Requests / 1000)
-		s.RSSMiB = rssMiB(vcmd.Process.Pid)
-		body := get("http://" + addr + "/metrics")
-		s.Lost = value(body, "vigil_events_lost_total", nil)
-		s.Dropped = value(body, "vigil_events_dropped_total", nil)
-		writeSysctl("0")
+		s.CPUmsPer1k = (benchkit.CPUSeconds(vcmd.Process.Pid) - cpu0) * 1000 / (s.Requests / 1000)
+		s.RSSMiB = benchkit.RSSMiB(vcmd.Process.Pid)
+		body := benchkit.Get("http://" + addr + "/metrics")
+		s.Lost = benchkit.Value(body, "vigil_events_lost_total", nil)
+		s.Dropped = benchkit.Value(body, "vigil_events_dropped_total", nil)
+		benchkit.WriteStatsSysctl("0")
 		vcmd.Process.Signal(syscall.SIGTERM)
 		vcmd.Wait()
 	}
@@ -204,16 +201,8 @@ func report(samples []sample, targets []target) {
 			dropped += sb.Dropped
 		}
 		fmt.Printf("| %s | %d | %.0f | %.0f | %.3f | %.2f | %.0f | %.2f | %.0f | %.0f/%.0f | %.0f | %.0f |\n",
-			t.name, n, a/float64(n), b/float64(n), median(ratios), median(p99s), median(bpf), median(cpu), median(rss), counted, served, lost, dropped)
+			t.name, n, a/float64(n), b/float64(n), benchkit.Median(ratios), benchkit.Median(p99s), benchkit.Median(bpf), benchkit.Median(cpu), benchkit.Median(rss), counted, served, lost, dropped)
 	}
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	sort.Float64s(xs)
-	return xs[len(xs)/2]
 }
 
 var (
@@ -246,119 +235,15 @@ func parseWrk(out string) (reqs, rps, p99ms float64) {
 // area with its process title (nginx does) no longer shows its
 // OTEL_SERVICE_NAME in /proc, and is named after its executable.
 func serverCount(addr string, t target) float64 {
-	return value(get("http://"+addr+"/metrics"), "http_server_request_duration_seconds_count",
+	return benchkit.Value(benchkit.Get("http://"+addr+"/metrics"), "http_server_request_duration_seconds_count",
 		map[string]string{"server_port": strconv.Itoa(t.port)})
 }
 
-// value sums a metric's samples whose labels include want.
-func value(body, name string, want map[string]string) float64 {
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
-	check(err)
-	base := strings.TrimSuffix(name, "_count")
-	fam := fams[base]
-	if fam == nil {
-		fam = fams[name]
-	}
-	if fam == nil {
-		return 0
-	}
-	var sum float64
-	for _, m := range fam.GetMetric() {
-		ok := true
-		for k, v := range want {
-			found := false
-			for _, l := range m.GetLabel() {
-				if l.GetName() == k && l.GetValue() == v {
-					found = true
-				}
-			}
-			ok = ok && found
-		}
-		if !ok {
-			continue
-		}
-		switch {
-		case m.GetHistogram() != nil:
-			sum += float64(m.GetHistogram().GetSampleCount())
-		case m.GetCounter() != nil:
-			sum += m.GetCounter().GetValue()
-		case m.GetGauge() != nil:
-			sum += m.GetGauge().GetValue()
-		}
-	}
-	return sum
-}
-
-type progStat struct{ ns, cnt uint64 }
-
-func progStats(ids []ebpf.ProgramID) map[ebpf.ProgramID]progStat {
-	out := map[ebpf.ProgramID]progStat{}
-	for _, id := range ids {
-		p, err := ebpf.NewProgramFromID(id)
-		if err != nil {
-			continue
-		}
-		st, err := p.Stats()
-		p.Close()
-		if err != nil {
-			continue
-		}
-		out[id] = progStat{uint64(st.Runtime), st.RunCount}
-	}
-	return out
-}
-
-func programsOf(pid int) []ebpf.ProgramID {
-	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fdinfo", pid))
-	var ids []ebpf.ProgramID
-	for _, fd := range fds {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "prog_id:"); ok {
-				n, _ := strconv.Atoi(strings.TrimSpace(v))
-				ids = append(ids, ebpf.ProgramID(n))
-			}
-		}
-	}
-	return ids
-}
-
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	check(err)
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ
-}
-
-func rssMiB(pid int) float64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
-const statsSysctl = "/proc/sys/kernel/bpf_stats_enabled"
-
-func readSysctl() string {
-	b, err := os.ReadFile(statsSysctl)
-	check(err)
-	return strings.TrimSpace(string(b))
-}
-
-func writeSysctl(v string) { check(os.WriteFile(statsSysctl, []byte(v), 0o644)) }
-
 func startNginx(ctx context.Context, work string) target {
 	dir := filepath.Join(work, "nginx")
-	check(os.MkdirAll(filepath.Join(dir, "www"), 0o755))
-	check(os.WriteFile(filepath.Join(dir, "www", "hello"), []byte("hello\n"), 0o644))
-	port := freePort()
+	benchkit.Check(os.MkdirAll(filepath.Join(dir, "www"), 0o755))
+	benchkit.Check(os.WriteFile(filepath.Join(dir, "www", "hello"), []byte("hello\n"), 0o644))
+	port := benchkit.FreePort()
 	conf := fmt.Sprintf(`daemon off; worker_processes 1; user root; pid %[1]s/nginx.pid;
 error_log %[1]s/error.log; env OTEL_SERVICE_NAME;
 events { worker_connections 1024; }
@@ -366,11 +251,14 @@ http { access_log off; sendfile on; keepalive_requests 1000000;
   client_body_temp_path %[1]s/b; proxy_temp_path %[1]s/p; fastcgi_temp_path %[1]s/f; uwsgi_temp_path %[1]s/u; scgi_temp_path %[1]s/s;
   server { listen 127.0.0.1:%[2]d; root %[1]s/www; } }
 `, dir, port)
-	check(os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644))
+	benchkit.Check(os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644))
 	cmd := exec.CommandContext(ctx, "nginx", "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log"))
 	cmd.Env = append(os.Environ(), "OTEL_SERVICE_NAME=bench-nginx")
-	check(cmd.Start())
-	waitPort(port)
+	// The context's default SIGKILL stops the master and leaves the
+	// worker running; SIGQUIT has the master stop its workers first.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+	benchkit.Check(cmd.Start())
+	benchkit.WaitPort(port)
 	return target{name: "nginx", service: "bench-nginx", port: port, path: "/hello"}
 }
 
@@ -378,79 +266,11 @@ func startGoServer(ctx context.Context, bin string) target {
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Env = append(os.Environ(), "OTEL_SERVICE_NAME=bench-go")
 	out, err := cmd.StdoutPipe()
-	check(err)
-	check(cmd.Start())
+	benchkit.Check(err)
+	benchkit.Check(cmd.Start())
 	line, err := bufio.NewReader(out).ReadString('\n')
-	check(err)
+	benchkit.Check(err)
 	port, err := strconv.Atoi(strings.TrimSpace(line))
-	check(err)
+	benchkit.Check(err)
 	return target{name: "go", service: "bench-go", port: port, path: "/hello"}
-}
-
-func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func freeAddr() string { return fmt.Sprintf("127.0.0.1:%d", freePort()) }
-
-func waitPort(port int) {
-	for range 200 {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	log.Fatalf("nothing listens on %d", port)
-}
-
-func waitReady(url string) {
-	for range 400 {
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	log.Fatalf("%s never ready", url)
-}
-
-func get(url string) string {
-	resp, err := http.Get(url)
-	check(err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	check(err)
-	return string(b)
-}
-
-func repoRoot() string {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	check(err)
-	return filepath.Dir(strings.TrimSpace(string(out)))
-}
-
-func run(dir string, name string, args ...string) {
-	cmd := exec.Command(name, args...)
-	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, os.Stderr, os.Stderr
-	check(cmd.Run())
-}
-
-func runOut(name string, args ...string) string {
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		log.Fatalf("%s: %v\n%s", name, err, out)
-	}
-	return string(out)
-}
-
-func check(err error) {
-	if err != nil {
-		log.Fatal(err)
-	}
 }

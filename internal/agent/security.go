@@ -101,6 +101,7 @@ func (s *securityPipeline) record(raw []byte) (ok bool, err error) {
 	// came earlier in the same ring.
 	s.table.Fill(&ev.Process)
 	if s.emitAll[ev.Kind] {
+		ev.Ancestors = s.table.Ancestors(ev.Process.PID, s.maxAncestors)
 		s.emit(ev)
 	}
 	s.alert(ev, rules, flags)

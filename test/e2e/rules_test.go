@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,11 +79,15 @@ func readAlerts(t *testing.T, path string) []alertLine {
 // scenario is one threat of the built-in ruleset, done for real, and its
 // benign twin, which must not raise the rule.
 type scenario struct {
-	rule                 string
-	attack               string // shell script, run by /bin/sh -c; DIR is the scratch directory
-	benign               string
-	exe                  string   // the alerting process's executable, when it matters
-	needs                []string // programs the scenario runs
+	rule   string
+	attack string // shell script, run by /bin/sh -c; DIR is the scratch directory
+	benign string
+	exe    string   // the alerting process's executable, when it matters
+	needs  []string // programs the scenario runs
+	// benignChildren: only the benign script's descendants must stay
+	// quiet (the script's own shell, started by this test binary, is
+	// itself a shell spawned by a non-shell).
+	benignChildren       bool
 	attackPID, benignPID uint32
 }
 
@@ -130,6 +135,9 @@ l=ctypes.CDLL(None); print(l.ptrace(16, p, 0, 0)); os.kill(p, 9)'`, benign: py +
 		{rule: "memfd-create-by-interpreter", attack: py + ` -c 'import os; os.memfd_create("x")'`, benign: py + ` -c 'import os; os.pipe()'`},
 		{rule: "exec-from-temp-dir", attack: "cp /usr/bin/true /dev/shm/" + tag + " && /dev/shm/" + tag + "; rm -f /dev/shm/" + tag, benign: "/usr/bin/true"},
 		{rule: "link-to-sensitive-file", attack: "ln -s /etc/shadow DIR/shadow-link", benign: "ln -s /etc/hostname DIR/hostname-link"},
+		{rule: "link-to-sensitive-file", attack: "cd DIR && ln ../../../etc/shadow hard-link 2>/dev/null; true", benign: "cd DIR && ln job job-link"},
+		// This test binary is no shell: the script's own sh is the attack.
+		{rule: "shell-spawned-by-non-shell", attack: "true", benign: "sh -c true", benignChildren: true},
 		{rule: "truncate-log-file", attack: ": > " + logFile, benign: "echo new >> " + logFile},
 		{rule: "delete-log-file", attack: "rm " + logFile, benign: "rm DIR/g"},
 		{rule: "truncate-shell-history", attack: ": > DIR/home/.bash_history", benign: "echo ls >> DIR/home/.bash_history"},
@@ -209,7 +217,7 @@ l=ctypes.CDLL(None); print(l.ptrace(16, p, 0, 0)); os.kill(p, 9)'`, benign: py +
 			if a.descends(s.attackPID) {
 				attack = append(attack, a)
 			}
-			if a.descends(s.benignPID) {
+			if a.descends(s.benignPID) && !(s.benignChildren && a.Process.PID == s.benignPID) {
 				benign = append(benign, a)
 			}
 		}
@@ -265,4 +273,129 @@ func acceptAndDiscard(t *testing.T) int {
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestTraceAlertsFromARulesFile runs `vigil trace --kind alert,unlink` with
+// a rules file of its own: an alert for an unlink, a kill at exec, and the
+// raw unlink events of every process.
+func TestTraceAlertsFromARulesFile(t *testing.T) {
+	bpftest.Require(t)
+	dir, err := os.MkdirTemp("/var/lib", "vigil-e2e-trace-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte(strings.ReplaceAll(`rules:
+  - name: watched-unlink
+    description: something removed a watched file
+    severity: high
+    tags: [test]
+    events: [unlink]
+    match:
+      path: {prefix: [DIR/watched/]}
+  - name: no-dropped-binaries
+    description: nothing runs from DIR/bin
+    severity: critical
+    events: [exec]
+    match:
+      exe: {prefix: [DIR/bin/]}
+    action: kill
+`, "DIR", dir)), 0o644)
+	os.MkdirAll(filepath.Join(dir, "watched"), 0o755)
+	os.WriteFile(filepath.Join(dir, "watched", "f"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(dir, "other"), []byte("x"), 0o644)
+	b, _ := os.ReadFile("/usr/bin/touch")
+	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
+	os.WriteFile(filepath.Join(dir, "bin", "touch"), b, 0o755)
+
+	v := startVigil(t, "tracing", "trace", "--json", "--kind", "alert,unlink", "--no-default-rules", "--rules", rules)
+	lines := make(chan string, 1<<16)
+	go func() {
+		for v.stdout.Scan() {
+			select {
+			case lines <- v.stdout.Text():
+			default:
+			}
+		}
+		close(lines)
+	}()
+
+	rm := exec.Command("/bin/sh", "-c", "rm "+filepath.Join(dir, "watched", "f")+" "+filepath.Join(dir, "other"))
+	if out, err := rm.CombinedOutput(); err != nil {
+		t.Fatalf("rm: %v: %s", err, out)
+	}
+	dropped := exec.Command(filepath.Join(dir, "bin", "touch"), filepath.Join(dir, "marker"))
+	err = dropped.Run()
+	if st, ok := dropped.ProcessState.Sys().(syscall.WaitStatus); !ok || !st.Signaled() || st.Signal() != syscall.SIGKILL {
+		t.Errorf("the dropped binary: %v, want killed by SIGKILL", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "marker")); !os.IsNotExist(err) {
+		t.Errorf("the killed binary still ran: %v", err)
+	}
+
+	type line struct {
+		Kind    string `json:"kind"`
+		Path    string `json:"path"`
+		Result  *int64 `json:"result"`
+		Rule    string `json:"rule"`
+		Action  string `json:"action"`
+		Process struct {
+			Exe string `json:"exe"`
+		} `json:"process"`
+		Ancestors []struct {
+			Exe string `json:"exe"`
+		} `json:"ancestors"`
+		Event struct {
+			Kind string `json:"kind"`
+			Path string `json:"path"`
+		} `json:"event"`
+	}
+	var unlinks []string
+	var gotAlert, gotKill bool
+	timeout := time.After(10 * time.Second)
+	for !(gotAlert && gotKill && len(unlinks) >= 2) {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("vigil closed stdout")
+			}
+			var ev line
+			if err := json.Unmarshal([]byte(l), &ev); err != nil {
+				t.Fatalf("not JSON: %v: %s", err, l)
+			}
+			switch ev.Kind {
+			case "unlink":
+				if strings.HasPrefix(ev.Path, dir) {
+					unlinks = append(unlinks, ev.Path)
+					if ev.Result == nil || *ev.Result != 0 || ev.Process.Exe != "/usr/bin/rm" || len(ev.Ancestors) == 0 {
+						t.Errorf("unlink event %s", l)
+					}
+				}
+			case "alert":
+				switch ev.Rule {
+				case "watched-unlink":
+					gotAlert = true
+					if ev.Event.Path != filepath.Join(dir, "watched", "f") || ev.Action != "alert" {
+						t.Errorf("alert %s", l)
+					}
+				case "no-dropped-binaries":
+					gotKill = true
+					if ev.Action != "kill" || ev.Event.Kind != "exec" {
+						t.Errorf("kill alert %s", l)
+					}
+				default:
+					t.Errorf("alert of rule %q: only the file's rules are loaded", ev.Rule)
+				}
+			default:
+				t.Fatalf("--kind alert,unlink let through %q", ev.Kind)
+			}
+		case <-timeout:
+			t.Fatalf("after 10 s: alert %v, kill %v, unlinks %v", gotAlert, gotKill, unlinks)
+		}
+	}
+	if !slices.Contains(unlinks, filepath.Join(dir, "other")) {
+		t.Errorf("unlinks %v: the unwatched file's unlink is an event too", unlinks)
+	}
+	v.stop()
 }

@@ -130,6 +130,7 @@ func probes() []probe {
 
 		hook("tracepoint", probeTracepoint),
 		hook("raw_tracepoint", probeRawTracepoint),
+		hook("module_syscalls", probeModuleSyscalls),
 		hook("kprobe", func() error { return probeKprobe(false) }),
 		hook("kretprobe", func() error { return probeKprobe(true) }),
 		hook("fentry", func() error { return probeTracing(ebpf.AttachTraceFEntry) }),
@@ -316,6 +317,19 @@ func probeTracepoint() error {
 	return loadAndAttach(progSpec{name: "tracepoint", typ: ebpf.TracePoint}, func(p *ebpf.Program) (link.Link, error) {
 		return link.Tracepoint("syscalls", "sys_enter_getpid", p, nil)
 	})
+}
+
+// probeModuleSyscalls attaches to finit_module's exit tracepoint, which
+// kernels built without module support do not have (nothing can be loaded
+// into them, and there is nothing to watch).
+func probeModuleSyscalls() error {
+	err := loadAndAttach(progSpec{name: "module_tp", typ: ebpf.TracePoint}, func(p *ebpf.Program) (link.Link, error) {
+		return link.Tracepoint("syscalls", "sys_exit_finit_module", p, nil)
+	})
+	if errors.Is(err, os.ErrNotExist) {
+		return errors.New("no module syscalls: the kernel is built without module support, nothing can be loaded")
+	}
+	return err
 }
 
 func probeRawTracepoint() error {
@@ -570,6 +584,7 @@ func featureSpecs() []featureSpec {
 		},
 		{name: "network enforcement (deny connect)", requires: []string{"cgroup_connect4", "cgroup_connect6", "cgroup_sendmsg4"}},
 		{name: "process kill enforcement", requires: []string{"send_signal"}},
+		{name: "kernel module load events", requires: []string{"module_syscalls"}},
 		{
 			name:      "xdp firewall",
 			requires:  []string{"xdp_generic"},

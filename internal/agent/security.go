@@ -111,7 +111,7 @@ func (s *securityPipeline) record(raw []byte) (ok bool, err error) {
 // alert raises an alert for every rule ev matches: those the kernel
 // matched (mask), confirmed by the checks only userspace can make. When
 // the kernel could not decide (it did not know the process, or could not
-// read a path), the rules are evaluated here in full.
+// read a path), its part is done here too, from the process table.
 func (s *securityPipeline) alert(ev *event.Event, mask uint64, flags uint8) {
 	if s.prog == nil {
 		return
@@ -127,7 +127,7 @@ func (s *securityPipeline) alert(ev *event.Event, mask uint64, flags uint8) {
 		s.checkMask(ev, mask, flags)
 	}
 	if undecided {
-		mask = s.prog.MatchEvent(ev)
+		mask = s.prog.KernelMask(ev)
 	}
 	for _, r := range s.prog.Evaluate(ev, mask) {
 		a := s.prog.NewAlert(ev, r)

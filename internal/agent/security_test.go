@@ -13,10 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-dev/vigil/internal/bpfpolicy"
+	"github.com/vigil-dev/vigil/internal/bpfrt"
 	"github.com/vigil-dev/vigil/internal/bpftest"
 	"github.com/vigil-dev/vigil/internal/event"
 	"github.com/vigil-dev/vigil/internal/kernel"
 	"github.com/vigil-dev/vigil/internal/policy"
+	"github.com/vigil-dev/vigil/internal/proc"
 )
 
 // cloneSecurity deep-copies the security parts of an event into c.
@@ -618,5 +621,38 @@ chmod u+s w; chmod 0644 sub/c
 	}
 	for _, s := range got {
 		t.Errorf("%s %s: kernel mask %#x, Go %#x", s.kind, s.path, s.kernel, s.want)
+	}
+}
+
+// TestUndecidedEventsAreDecidedInUserspace: when the kernel did not know
+// the process (flag PROC_UNKNOWN, mask 0), the rules' kernel part is
+// computed from the event and the table, and the alert is raised, with
+// the action taken being only the alert.
+func TestUndecidedEventsAreDecidedInUserspace(t *testing.T) {
+	prog := compileRules(t, `rules:
+  - {name: by-cat, description: d, severity: high, events: [open], match: {exe: {exact: [/usr/bin/cat]}, path: {prefix: [/srv/]}}, action: kill}
+`)
+	var got []event.Event
+	table := proc.NewTable(proc.TableOptions{})
+	s := newSecurityPipeline(&SecurityOptions{Program: prog}, table, bpfrt.NewClock(), 16, func(ev *event.Event) {
+		got = append(got, *ev)
+	})
+	ev := &event.Event{Kind: event.KindOpen, Process: event.Process{PID: 1 << 30, Exe: "/usr/bin/cat"},
+		File: &event.File{Path: "/srv/data"}, Ancestors: []event.Ancestor{}}
+	s.alert(ev, 0, bpfpolicy.FlagProcUnknown)
+	if len(got) != 1 || got[0].Alert.Rule != "by-cat" || got[0].Alert.Action != event.ActionAlert {
+		t.Fatalf("alerts %+v, want one of by-cat, action alert (the kernel did not kill)", got)
+	}
+	got = nil
+	ev.File.Path = "/etc/data"
+	s.alert(ev, 0, bpfpolicy.FlagProcUnknown)
+	if len(got) != 0 {
+		t.Errorf("alerts %+v for a path no rule is about", got)
+	}
+	// Decided by the kernel with no match: nothing to do.
+	ev.File.Path = "/srv/data"
+	s.alert(ev, 0, 0)
+	if len(got) != 0 {
+		t.Errorf("alerts %+v for an event the kernel matched to no rule", got)
 	}
 }

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"fmt"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -261,13 +260,4 @@ func (s *securitySensors) list() []namedSensor {
 		out = append(out, namedSensor{privilege.Source, s.privilege.Sensor})
 	}
 	return out
-}
-
-// String names the sensors for logs.
-func (s *securitySensors) String() string {
-	var names []string
-	for _, n := range s.list() {
-		names = append(names, n.name)
-	}
-	return fmt.Sprint(names)
 }

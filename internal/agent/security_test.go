@@ -586,7 +586,6 @@ func TestKernelMasksAgreeWithGo(t *testing.T) {
 			}
 		}},
 	})
-	_ = rec
 	for _, d := range []string{"sub/skip", "into"} {
 		os.MkdirAll(filepath.Join(dir, d), 0o755)
 	}

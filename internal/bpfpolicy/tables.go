@@ -144,9 +144,9 @@ func masks(m policy.Masks) *bpfpolicyPolicyMasks {
 	return &bpfpolicyPolicyMasks{Pos: m.Pos, Neg: m.Neg}
 }
 
-// StrKey is the kernel's trie key for an entry: the key bytes, with a NUL
+// strKey is the kernel's trie key for an entry: the key bytes, with a NUL
 // for exact entries so that they match only whole strings.
-func StrKey(key string, exact bool) (prefixlen uint32, data [256]byte, err error) {
+func strKey(key string, exact bool) (prefixlen uint32, data [256]byte, err error) {
 	b := []byte(key)
 	if exact {
 		b = append(b, 0)
@@ -160,7 +160,7 @@ func StrKey(key string, exact bool) (prefixlen uint32, data [256]byte, err error
 
 func putStrings(m *ebpf.Map, d *policy.Dimension) error {
 	for _, e := range d.Entries {
-		plen, data, err := StrKey(e.Key, e.Exact)
+		plen, data, err := strKey(e.Key, e.Exact)
 		if err != nil {
 			return err
 		}

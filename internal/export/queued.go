@@ -18,7 +18,6 @@ type QueuedWriter struct {
 	ch      chan []byte
 	done    chan struct{}
 	dropped atomic.Uint64
-	written atomic.Uint64
 
 	mu  sync.Mutex
 	err error
@@ -57,7 +56,7 @@ func (q *QueuedWriter) Handle(ev *event.Event) {
 func (q *QueuedWriter) run(w io.Writer) {
 	defer close(q.done)
 	bw := bufio.NewWriterSize(w, 64<<10)
-	pending := uint64(0) // buffered, not yet known to be written
+	pending := uint64(0) // buffered, not yet flushed
 	for line := range q.ch {
 		if q.Err() != nil {
 			q.dropped.Add(1)
@@ -71,8 +70,6 @@ func (q *QueuedWriter) run(w io.Writer) {
 		if err := bw.Flush(); err != nil {
 			q.fail(err)
 			q.dropped.Add(pending)
-		} else {
-			q.written.Add(pending)
 		}
 		pending = 0
 	}
@@ -96,9 +93,6 @@ func (q *QueuedWriter) Err() error {
 
 // Dropped counts the lines not written: queue full, or after an error.
 func (q *QueuedWriter) Dropped() uint64 { return q.dropped.Load() }
-
-// Written counts the lines written.
-func (q *QueuedWriter) Written() uint64 { return q.written.Load() }
 
 // Close writes out what is queued and stops. Handle must not be called
 // after it.

@@ -19,8 +19,6 @@ type Record struct {
 	// Rules are the rules the kernel matched, Flags its bpfpolicy.Flag*.
 	Rules uint64
 	Flags uint8
-	// Truncated is set when a path was cut short by the kernel's buffers.
-	Truncated bool
 
 	file     event.File
 	mode     uint32
@@ -71,7 +69,6 @@ func Decode(raw []byte, clock bpfrt.Clock, out *Record) error {
 	path2 := string(data[:path2Len])
 	data = data[path2Len:]
 	f.Result = ret
-	out.Truncated = fflags&fileFileFlagsFILE_PATH_TRUNCATED != 0
 
 	switch kind {
 	case event.KindOpen:

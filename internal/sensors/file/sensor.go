@@ -70,7 +70,6 @@ func hooks(k event.Kind) []bpfrt.Hook {
 // Sensor is the loaded and attached file sensor.
 type Sensor struct {
 	*bpfrt.Sensor
-	kinds []event.Kind
 }
 
 // Wanted lists the file kinds p lets reach userspace: the sensor attaches
@@ -96,8 +95,5 @@ func New(opts Options) (*Sensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sensor{Sensor: s, kinds: kinds}, nil
+	return &Sensor{s}, nil
 }
-
-// Kinds lists the kinds the sensor reports.
-func (s *Sensor) Kinds() []event.Kind { return s.kinds }

@@ -92,6 +92,8 @@ type Agent struct {
 	sel     *selector.Selector
 	http    *httpPipeline
 	httpM   *metrics.HTTP
+	// The syscall exit dispatcher of the HTTP and security sensors.
+	syscalls *bpfrt.Syscalls
 	// The rule policy in the kernel, the security sensors and the stage
 	// that turns their records into events and alerts.
 	policy     *bpfpolicy.Kernel
@@ -138,11 +140,18 @@ func New(opts Options) (*Agent, error) {
 		opts.Process.Policy = a.policy
 		a.sec = newSecurityPipeline(s, a.table, a.clock, opts.MaxAncestors, a.fanOut)
 	}
+	// The security and HTTP sensors' syscall exits share one dispatcher.
+	if opts.Security != nil || opts.HTTP != nil {
+		if a.syscalls, err = bpfrt.NewSyscalls(); err != nil {
+			a.closePolicy()
+			return nil, err
+		}
+	}
 	// Attach first, seed second: a process that starts in between is then
 	// seen by both, never by neither.
 	a.process, err = process.New(opts.Process)
 	if err != nil {
-		a.closePolicy()
+		a.Close()
 		return nil, err
 	}
 	if err := a.table.Seed(); err != nil {
@@ -181,6 +190,7 @@ func (a *Agent) startHTTP(o HTTPOptions) error {
 	}
 	o.Sensor.ExcludeSelf = a.opts.ExcludeSelf
 	o.Sensor.SelectOnly = o.Selector.SelectOnly()
+	o.Sensor.Syscalls = a.syscalls
 	var err error
 	a.sock, err = sockdata.New(o.Sensor)
 	if err != nil {
@@ -462,6 +472,7 @@ func (a *Agent) Close() error {
 	if a.sock != nil {
 		err = errors.Join(err, a.sock.Close())
 	}
+	err = errors.Join(err, a.syscalls.Close())
 	a.closePolicy()
 	return err
 }

@@ -207,26 +207,26 @@ func (a *Agent) startSecurity(kp *bpfpolicy.Kernel) error {
 	ring := a.process.Coll.Maps["events"]
 	var err error
 	if len(file.Wanted(kp)) > 0 {
-		a.secSensors.file, err = file.New(file.Options{ExcludeSelf: a.opts.ExcludeSelf, Policy: kp, Ring: ring})
+		a.secSensors.file, err = file.New(file.Options{ExcludeSelf: a.opts.ExcludeSelf, Policy: kp, Ring: ring, Syscalls: a.syscalls})
 		if err != nil {
 			return err
 		}
 	}
 	if kinds, deny := network.Wanted(kp); len(kinds) > 0 || deny {
-		a.secSensors.network, err = network.New(network.Options{ExcludeSelf: a.opts.ExcludeSelf, Policy: kp, Ring: ring, Cgroup2: a.cgroup2})
+		a.secSensors.network, err = network.New(network.Options{ExcludeSelf: a.opts.ExcludeSelf, Policy: kp, Ring: ring, Cgroup2: a.cgroup2, Syscalls: a.syscalls})
 		if err != nil {
 			return err
 		}
 	}
 	if len(privilege.Wanted(kp)) > 0 {
-		a.secSensors.privilege, err = privilege.New(privilege.Options{ExcludeSelf: a.opts.ExcludeSelf, Policy: kp, Ring: ring})
+		a.secSensors.privilege, err = privilege.New(privilege.Options{ExcludeSelf: a.opts.ExcludeSelf, Policy: kp, Ring: ring, Syscalls: a.syscalls})
 		if err != nil {
 			return err
 		}
 	}
 	for _, s := range a.secSensors.list() {
 		for _, h := range s.sensor.Skipped() {
-			a.log.Debug("optional hook not available on this kernel", "sensor", s.name, "hook", h.String())
+			a.log.Debug("optional hook not available on this kernel or architecture", "sensor", s.name, "hook", h.String())
 		}
 		a.metrics.lost = append(a.metrics.lost, lostSource{s.name, s.sensor.Lost})
 	}

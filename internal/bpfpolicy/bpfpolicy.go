@@ -192,8 +192,9 @@ const (
 
 // StartSensor loads and attaches a security sensor: the programs of table
 // only, configured with the policy's constants and maps, writing into
-// ring (the process sensor's). The caller must Close it.
-func StartSensor(name string, spec *ebpf.CollectionSpec, k *Kernel, table []bpfrt.Hook, ring *ebpf.Map, excludeSelf bool) (*bpfrt.Sensor, error) {
+// ring (the process sensor's), its syscall exits through sys. The caller
+// must Close it.
+func StartSensor(name string, spec *ebpf.CollectionSpec, k *Kernel, table []bpfrt.Hook, ring *ebpf.Map, sys *bpfrt.Syscalls, excludeSelf bool) (*bpfrt.Sensor, error) {
 	var progs []string
 	for _, h := range table {
 		if !slices.Contains(progs, h.Program) {
@@ -210,8 +211,9 @@ func StartSensor(name string, spec *ebpf.CollectionSpec, k *Kernel, table []bpfr
 			Programs:        progs,
 			MapReplacements: k.Maps(),
 		},
-		Hooks: table,
-		Ring:  ring,
+		Hooks:    table,
+		Ring:     ring,
+		Syscalls: sys,
 	})
 }
 

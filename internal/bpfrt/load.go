@@ -145,6 +145,9 @@ const (
 	// Attach, e.g. ebpf.AttachCGroupInet4Connect. It runs for every
 	// process in that cgroup and below.
 	Cgroup
+	// SyscallExit runs the program at the exit of syscall Name (its tracefs
+	// name: "openat" for sys_exit_openat), in Stage of the dispatcher.
+	SyscallExit
 )
 
 // Hook is one row of a sensor's attach table.
@@ -154,8 +157,10 @@ type Hook struct {
 	Group   string          // tracepoint group, e.g. "sched"
 	Name    string          // tracepoint name, e.g. "sched_process_exit"; cgroup path
 	Attach  ebpf.AttachType // Cgroup only
+	Stage   Stage           // SyscallExit only
 	// Optional hooks are skipped when the kernel has no such tracepoint
-	// (a syscall it was built without, or one newer than it).
+	// or the architecture no such syscall (x86_64's legacy open, rename,
+	// ... are missing from arm64).
 	Optional bool
 }
 
@@ -167,6 +172,8 @@ func (h Hook) String() string {
 		return fmt.Sprintf("%s -> raw_tracepoint/%s", h.Program, h.Name)
 	case Cgroup:
 		return fmt.Sprintf("%s -> cgroup %s (%s)", h.Program, h.Name, h.Attach)
+	case SyscallExit:
+		return fmt.Sprintf("%s -> syscall exit %s (%s)", h.Program, h.Name, h.Stage)
 	}
 	return fmt.Sprintf("%s -> unknown hook kind %d", h.Program, h.Kind)
 }
@@ -175,15 +182,15 @@ func (h Hook) String() string {
 // Close more than once and from several goroutines.
 type Links struct {
 	mu sync.Mutex
-	ls []link.Link
+	ls []interface{ Close() error }
 	// Skipped lists the optional hooks the kernel had no tracepoint for.
 	Skipped []Hook
 }
 
 // Close detaches every link and returns the errors. Links are closed in
 // parallel: releasing a tracepoint link waits for an RCU grace period
-// (about 50 ms here), and a sensor with 25 of them would otherwise take
-// over a second, most of the 2 s vigil has to stop.
+// (40-80 ms here). The kernel serialises those of different tracepoints,
+// which is why syscalls go through the dispatcher instead.
 func (ls *Links) Close() error {
 	if ls == nil {
 		return nil
@@ -204,10 +211,11 @@ func (ls *Links) Close() error {
 	return errors.Join(errs...)
 }
 
-// Attach attaches every hook of the table to its program in coll. On error
-// the links made so far are closed, so a failed attach leaves nothing behind.
-func Attach(coll *ebpf.Collection, table []Hook) (*Links, error) {
-	links := &Links{ls: make([]link.Link, 0, len(table))}
+// Attach attaches every hook of the table to its program in coll, syscall
+// exits through sys (nil when the table has none). On error the links made
+// so far are closed, so a failed attach leaves nothing behind.
+func Attach(coll *ebpf.Collection, table []Hook, sys *Syscalls) (*Links, error) {
+	links := &Links{ls: make([]interface{ Close() error }, 0, len(table))}
 	for _, h := range table {
 		prog, ok := coll.Programs[h.Program]
 		if !ok {
@@ -215,7 +223,7 @@ func Attach(coll *ebpf.Collection, table []Hook) (*Links, error) {
 			return nil, fmt.Errorf("attach %s: program not loaded", h)
 		}
 		var (
-			l   link.Link
+			l   interface{ Close() error }
 			err error
 		)
 		switch h.Kind {
@@ -230,6 +238,16 @@ func Attach(coll *ebpf.Collection, table []Hook) (*Links, error) {
 		case Cgroup:
 			// A link, not a legacy attachment: it goes away with vigil.
 			l, err = link.AttachCgroup(link.CgroupOptions{Path: h.Name, Attach: h.Attach, Program: prog})
+		case SyscallExit:
+			if sys == nil {
+				err = errors.New("no syscall dispatcher")
+				break
+			}
+			l, err = sys.Set(h.Stage, h.Name, prog)
+			if err != nil && h.Optional && errors.Is(err, ErrNoSyscall) {
+				links.Skipped = append(links.Skipped, h)
+				continue
+			}
 		default:
 			err = errors.New("unknown hook kind")
 		}

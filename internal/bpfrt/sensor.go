@@ -3,7 +3,9 @@ package bpfrt
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 
 	"github.com/cilium/ebpf"
 
@@ -26,6 +28,10 @@ type SensorSpec struct {
 	// read by the owner's queue, and this sensor has no queue (RingBytes
 	// and QueueLen are ignored).
 	Ring *ebpf.Map
+	// Syscalls is the dispatcher SyscallExit hooks go through; their
+	// programs' objects also get its stage arrays (to chain into). Sensors
+	// of one agent share one. Nil: the sensor loads its own, closed with it.
+	Syscalls *Syscalls
 }
 
 // Sensor is a loaded, attached sensor and the queue its ring buffer feeds
@@ -34,6 +40,8 @@ type Sensor struct {
 	Coll  *ebpf.Collection
 	links *Links
 	queue *Queue
+	// ownSys is the dispatcher the sensor loaded because none was given.
+	ownSys *Syscalls
 }
 
 // StartSensor loads, attaches and starts reading a sensor. On error nothing
@@ -65,13 +73,33 @@ func StartSensor(s SensorSpec) (*Sensor, error) {
 		sizes[k] = v
 	}
 	opts.MapSizes = sizes
-	if s.Ring != nil {
-		replace := map[string]*ebpf.Map{"events": s.Ring}
-		for k, v := range opts.MapReplacements {
-			replace[k] = v
+	var ownSys *Syscalls
+	if s.Syscalls == nil && slices.ContainsFunc(s.Hooks, func(h Hook) bool { return h.Kind == SyscallExit }) {
+		var err error
+		if ownSys, err = NewSyscalls(); err != nil {
+			return nil, fmt.Errorf("%s sensor: %w", s.Name, err)
 		}
-		opts.MapReplacements = replace
+		s.Syscalls = ownSys
 	}
+	sensor, err := startSensor(s, opts)
+	if err != nil {
+		ownSys.Close()
+		return nil, err
+	}
+	sensor.ownSys = ownSys
+	return sensor, nil
+}
+
+func startSensor(s SensorSpec, opts LoadOptions) (*Sensor, error) {
+	replace := map[string]*ebpf.Map{}
+	if s.Ring != nil {
+		replace["events"] = s.Ring
+	}
+	if s.Syscalls != nil {
+		maps.Copy(replace, s.Syscalls.Maps())
+	}
+	maps.Copy(replace, opts.MapReplacements)
+	opts.MapReplacements = replace
 	coll, err := Load(s.Spec, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s sensor: %w", s.Name, err)
@@ -84,7 +112,7 @@ func StartSensor(s SensorSpec) (*Sensor, error) {
 			return nil, fmt.Errorf("%s sensor: %w", s.Name, err)
 		}
 	}
-	links, err := Attach(coll, s.Hooks)
+	links, err := Attach(coll, s.Hooks, s.Syscalls)
 	if err != nil {
 		if q != nil {
 			q.Close()
@@ -103,7 +131,8 @@ func (s *Sensor) Queue() *Queue { return s.queue }
 // write because the ring buffer was full.
 func (s *Sensor) Lost() (uint64, error) { return SumPerCPU(s.Coll.Maps["lost"], 0) }
 
-// Skipped lists the optional hooks this kernel had no tracepoint for.
+// Skipped lists the optional hooks this kernel or architecture has no
+// tracepoint or syscall for.
 func (s *Sensor) Skipped() []Hook { return s.links.Skipped }
 
 // Detach stops the kernel side from producing records; those already in the
@@ -117,7 +146,7 @@ func (s *Sensor) Close() error {
 		err = errors.Join(err, s.queue.Close())
 	}
 	s.Coll.Close()
-	return err
+	return errors.Join(err, s.ownSys.Close())
 }
 
 // SelfFilter is the value of a sensor's `filter_tgid` constant: this

@@ -2,7 +2,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * File sensor: opens, unlinks, renames, links, symlinks, chmod, chown and
- * mounts, from syscall tracepoints only, filtered by the rule policy
+ * mounts, from syscall exits only (syscall.h), filtered by the rule policy
  * (policy.h) in the kernel so that only what a rule wants reaches
  * userspace, and enforced here (kill) when a rule says so.
  *
@@ -14,6 +14,7 @@
  * look at, so their path is the lexical one they were given (lexical.h).
  */
 #include "vigil.h"
+#include "syscall.h"
 #include "path.h"
 #include "policy.h"
 #include "lexical.h"
@@ -101,8 +102,6 @@ LOST_COUNTERS_MAP(lost);
 
 const struct file_record *_unused_file_record __attribute__((unused));
 const enum file_flags *_unused_file_flags __attribute__((unused));
-
-#define EXIT_RET(ctx) (((struct trace_event_raw_sys_exit *)(ctx))->ret)
 
 static __always_inline bool skip_self(__u64 pid_tgid)
 {
@@ -358,13 +357,13 @@ static __always_inline int open_exit(long ret, int variant)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_openat")
+SEC("raw_tp")
 int exit_openat(void *ctx) { return open_exit(EXIT_RET(ctx), OPEN_AT); }
-SEC("tracepoint/syscalls/sys_exit_open")
+SEC("raw_tp")
 int exit_open(void *ctx) { return open_exit(EXIT_RET(ctx), OPEN_PLAIN); }
-SEC("tracepoint/syscalls/sys_exit_creat")
+SEC("raw_tp")
 int exit_creat(void *ctx) { return open_exit(EXIT_RET(ctx), OPEN_CREAT); }
-SEC("tracepoint/syscalls/sys_exit_openat2")
+SEC("raw_tp")
 int exit_openat2(void *ctx) { return open_exit(EXIT_RET(ctx), OPEN_AT2); }
 
 /* ---- the other calls: by lexical path ---- */
@@ -525,50 +524,50 @@ static __always_inline int file_call(struct file_call *c, long ret)
 #define A(i) syscall_arg(i)
 #define S(i) ((const char *)A(i))
 
-SEC("tracepoint/syscalls/sys_exit_unlink")
+SEC("raw_tp")
 int exit_unlink(void *ctx) { return CALL(.kind = PK_UNLINK, .path = S(0)); }
-SEC("tracepoint/syscalls/sys_exit_unlinkat")
+SEC("raw_tp")
 int exit_unlinkat(void *ctx)
 {
 	return CALL(.kind = PK_UNLINK, .dfd = A(0), .path = S(1), .fflags = (A(2) & AT_REMOVEDIR) ? FILE_DIR : 0);
 }
-SEC("tracepoint/syscalls/sys_exit_rmdir")
+SEC("raw_tp")
 int exit_rmdir(void *ctx) { return CALL(.kind = PK_UNLINK, .path = S(0), .fflags = FILE_DIR); }
 
-SEC("tracepoint/syscalls/sys_exit_rename")
+SEC("raw_tp")
 int exit_rename(void *ctx) { return CALL(.kind = PK_RENAME, .path = S(0), .path2 = S(1)); }
-SEC("tracepoint/syscalls/sys_exit_renameat")
+SEC("raw_tp")
 int exit_renameat(void *ctx)
 {
 	return CALL(.kind = PK_RENAME, .dfd = A(0), .path = S(1), .dfd2 = A(2), .path2 = S(3));
 }
-SEC("tracepoint/syscalls/sys_exit_renameat2")
+SEC("raw_tp")
 int exit_renameat2(void *ctx)
 {
 	return CALL(.kind = PK_RENAME, .dfd = A(0), .path = S(1), .dfd2 = A(2), .path2 = S(3), .arg = A(4));
 }
 
 /* link(old, new): the event's path is the new name, its target the old. */
-SEC("tracepoint/syscalls/sys_exit_link")
+SEC("raw_tp")
 int exit_link(void *ctx) { return CALL(.kind = PK_LINK, .path = S(1), .path2 = S(0)); }
-SEC("tracepoint/syscalls/sys_exit_linkat")
+SEC("raw_tp")
 int exit_linkat(void *ctx)
 {
 	return CALL(.kind = PK_LINK, .dfd = A(2), .path = S(3), .dfd2 = A(0), .path2 = S(1), .arg = A(4));
 }
 
-SEC("tracepoint/syscalls/sys_exit_symlink")
+SEC("raw_tp")
 int exit_symlink(void *ctx) { return CALL(.kind = PK_SYMLINK, .path = S(1), .target = S(0)); }
-SEC("tracepoint/syscalls/sys_exit_symlinkat")
+SEC("raw_tp")
 int exit_symlinkat(void *ctx) { return CALL(.kind = PK_SYMLINK, .dfd = A(1), .path = S(2), .target = S(0)); }
 
-SEC("tracepoint/syscalls/sys_exit_chmod")
+SEC("raw_tp")
 int exit_chmod(void *ctx) { return CALL(.kind = PK_CHMOD, .path = S(0), .mode = A(1)); }
-SEC("tracepoint/syscalls/sys_exit_fchmod")
+SEC("raw_tp")
 int exit_fchmod(void *ctx) { return CALL(.kind = PK_CHMOD, .fd = A(0), .mode = A(1)); }
-SEC("tracepoint/syscalls/sys_exit_fchmodat")
+SEC("raw_tp")
 int exit_fchmodat(void *ctx) { return CALL(.kind = PK_CHMOD, .dfd = A(0), .path = S(1), .mode = A(2)); }
-SEC("tracepoint/syscalls/sys_exit_fchmodat2")
+SEC("raw_tp")
 int exit_fchmodat2(void *ctx)
 {
 	return CALL(.kind = PK_CHMOD, .dfd = A(0), .path = S(1), .mode = A(2), .arg = A(3));
@@ -577,19 +576,19 @@ int exit_fchmodat2(void *ctx)
 /* uid_t and gid_t are 32 bits: (uid_t)-1 means "leave unchanged". */
 #define ID(i) ((__s64)(__s32)A(i))
 
-SEC("tracepoint/syscalls/sys_exit_chown")
+SEC("raw_tp")
 int exit_chown(void *ctx) { return CALL(.kind = PK_CHOWN, .path = S(0), .uid = ID(1), .gid = ID(2)); }
-SEC("tracepoint/syscalls/sys_exit_lchown")
+SEC("raw_tp")
 int exit_lchown(void *ctx) { return CALL(.kind = PK_CHOWN, .path = S(0), .uid = ID(1), .gid = ID(2)); }
-SEC("tracepoint/syscalls/sys_exit_fchown")
+SEC("raw_tp")
 int exit_fchown(void *ctx) { return CALL(.kind = PK_CHOWN, .fd = A(0), .uid = ID(1), .gid = ID(2)); }
-SEC("tracepoint/syscalls/sys_exit_fchownat")
+SEC("raw_tp")
 int exit_fchownat(void *ctx)
 {
 	return CALL(.kind = PK_CHOWN, .dfd = A(0), .path = S(1), .uid = ID(2), .gid = ID(3), .arg = A(4));
 }
 
-SEC("tracepoint/syscalls/sys_exit_mount")
+SEC("raw_tp")
 int exit_mount(void *ctx)
 {
 	return CALL(.kind = PK_MOUNT, .src = S(0), .path = S(1), .fstype = S(2), .arg = A(3));

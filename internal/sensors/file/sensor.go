@@ -1,5 +1,5 @@
 // Package file is the file activity sensor: opens, unlinks, renames,
-// links, symlinks, chmod, chown and mounts, from syscall tracepoints,
+// links, symlinks, chmod, chown and mounts, from syscall exits,
 // filtered and enforced in the kernel by the rule policy (bpfpolicy).
 package file
 
@@ -26,20 +26,18 @@ type Options struct {
 	// Ring is the process sensor's ring buffer, which this sensor writes
 	// into so that its records and the process records keep one order.
 	Ring *ebpf.Map
+	// Syscalls is the agent's syscall dispatcher (nil: the sensor loads
+	// its own).
+	Syscalls *bpfrt.Syscalls
 }
 
-// tp is a syscall tracepoint hook; legacy syscalls (open, unlink, ...)
-// and newer ones (openat2, fchmodat2) are optional, as not every
-// architecture or kernel has them.
-func tp(prog, name string, optional bool) bpfrt.Hook {
-	return bpfrt.Hook{Program: prog, Kind: bpfrt.Tracepoint, Group: "syscalls", Name: name, Optional: optional}
-}
-
-// exits hooks the exit of each syscall with its exit_<name> program.
+// exits hooks the exit of each syscall with its exit_<name> program, in
+// the secure stage. Legacy syscalls (open, unlink, ...) are optional, as
+// not every architecture has them.
 func exits(optional bool, names ...string) []bpfrt.Hook {
 	out := make([]bpfrt.Hook, len(names))
 	for i, n := range names {
-		out[i] = tp("exit_"+n, "sys_exit_"+n, optional)
+		out[i] = bpfrt.Hook{Program: "exit_" + n, Kind: bpfrt.SyscallExit, Name: n, Stage: bpfrt.StageSecure, Optional: optional}
 	}
 	return out
 }
@@ -91,7 +89,7 @@ func New(opts Options) (*Sensor, error) {
 	for _, k := range kinds {
 		table = append(table, hooks(k)...)
 	}
-	s, err := bpfpolicy.StartSensor(Source, spec, opts.Policy, table, opts.Ring, opts.ExcludeSelf)
+	s, err := bpfpolicy.StartSensor(Source, spec, opts.Policy, table, opts.Ring, opts.Syscalls, opts.ExcludeSelf)
 	if err != nil {
 		return nil, err
 	}

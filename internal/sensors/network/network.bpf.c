@@ -2,13 +2,14 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Network sensor: connect, accept, bind, listen, socket and sockets
- * duplicated onto stdin/stdout/stderr (dup), from syscall tracepoints at
+ * duplicated onto stdin/stdout/stderr (dup), from syscall exits (syscall.h) at
  * exit (arguments from the saved registers, result known), filtered by the
  * rule policy in the kernel; and the deny action, from cgroup
  * connect/sendmsg hooks on the root cgroup, which refuse a matching
  * connection with EPERM before any packet leaves.
  */
 #include "vigil.h"
+#include "syscall.h"
 #include "bpf_endian.h"
 #include "policy.h"
 
@@ -59,8 +60,6 @@ LOST_COUNTERS_MAP(lost);
 
 const struct net_record *_unused_net_record __attribute__((unused));
 const enum net_flags *_unused_net_flags __attribute__((unused));
-
-#define EXIT_RET(ctx) (((struct trace_event_raw_sys_exit *)(ctx))->ret)
 
 static __always_inline bool skip_self(__u64 pid_tgid)
 {
@@ -270,14 +269,14 @@ static __always_inline int addr_call(__u8 kind, long ret)
 
 /* A connect that blocks is reported when it returns (the deny hooks act at
  * once). */
-SEC("tracepoint/syscalls/sys_exit_connect")
+SEC("raw_tp")
 int exit_connect(void *ctx) { return addr_call(PK_CONNECT, EXIT_RET(ctx)); }
-SEC("tracepoint/syscalls/sys_exit_bind")
+SEC("raw_tp")
 int exit_bind(void *ctx) { return addr_call(PK_BIND, EXIT_RET(ctx)); }
 
 /* ---- listen: from the socket ---- */
 
-SEC("tracepoint/syscalls/sys_exit_listen")
+SEC("raw_tp")
 int exit_listen(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -337,13 +336,13 @@ static __always_inline int accept_exit(long ret)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_accept")
+SEC("raw_tp")
 int exit_accept(void *ctx) { return accept_exit(EXIT_RET(ctx)); }
-SEC("tracepoint/syscalls/sys_exit_accept4")
+SEC("raw_tp")
 int exit_accept4(void *ctx) { return accept_exit(EXIT_RET(ctx)); }
 
 /* socket(2): the parameter check sees family | type << 16. */
-SEC("tracepoint/syscalls/sys_exit_socket")
+SEC("raw_tp")
 int exit_socket(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -423,11 +422,11 @@ static __always_inline int dup_event(long ret)
 /* The new descriptor is the return value, the old one the first argument;
  * dup(2) takes the lowest free descriptor: after close(0), dup(sock) is
  * stdin. A successful dup leaves both pointing at the socket. */
-SEC("tracepoint/syscalls/sys_exit_dup2")
+SEC("raw_tp")
 int exit_dup2(void *ctx) { return dup_event(EXIT_RET(ctx)); }
-SEC("tracepoint/syscalls/sys_exit_dup3")
+SEC("raw_tp")
 int exit_dup3(void *ctx) { return dup_event(EXIT_RET(ctx)); }
-SEC("tracepoint/syscalls/sys_exit_dup")
+SEC("raw_tp")
 int exit_dup(void *ctx) { return dup_event(EXIT_RET(ctx)); }
 
 /* ---- deny: cgroup hooks, before the connection is made ---- */

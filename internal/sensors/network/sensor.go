@@ -1,6 +1,6 @@
 // Package network is the network activity sensor: connect, accept, bind,
 // listen, socket and sockets dup'ed onto stdin/stdout/stderr, from syscall
-// tracepoints, filtered and enforced in the kernel by the rule policy; and
+// exits, filtered and enforced in the kernel by the rule policy; and
 // the deny action, from cgroup connect and sendmsg hooks.
 package network
 
@@ -28,10 +28,15 @@ type Options struct {
 	// Cgroup2 is the cgroup v2 root, where the deny hooks attach. Needed
 	// only when the policy has deny rules.
 	Cgroup2 string
+	// Syscalls is the agent's syscall dispatcher (nil: the sensor loads
+	// its own).
+	Syscalls *bpfrt.Syscalls
 }
 
-func tp(prog, name string) bpfrt.Hook {
-	return bpfrt.Hook{Program: prog, Kind: bpfrt.Tracepoint, Group: "syscalls", Name: name}
+// exit hooks the exit of syscall name with its exit_<name> program, in
+// the secure stage.
+func exit(name string) bpfrt.Hook {
+	return bpfrt.Hook{Program: "exit_" + name, Kind: bpfrt.SyscallExit, Name: name, Stage: bpfrt.StageSecure}
 }
 
 // hooks is the attach table, by the kind of event the hooks report: each
@@ -39,20 +44,20 @@ func tp(prog, name string) bpfrt.Hook {
 func hooks(k event.Kind) []bpfrt.Hook {
 	switch k {
 	case event.KindConnect:
-		return []bpfrt.Hook{tp("exit_connect", "sys_exit_connect")}
+		return []bpfrt.Hook{exit("connect")}
 	case event.KindBind:
-		return []bpfrt.Hook{tp("exit_bind", "sys_exit_bind")}
+		return []bpfrt.Hook{exit("bind")}
 	case event.KindListen:
-		return []bpfrt.Hook{tp("exit_listen", "sys_exit_listen")}
+		return []bpfrt.Hook{exit("listen")}
 	case event.KindAccept:
-		return []bpfrt.Hook{tp("exit_accept", "sys_exit_accept"), tp("exit_accept4", "sys_exit_accept4")}
+		return []bpfrt.Hook{exit("accept"), exit("accept4")}
 	case event.KindSocket:
-		return []bpfrt.Hook{tp("exit_socket", "sys_exit_socket")}
+		return []bpfrt.Hook{exit("socket")}
 	case event.KindDup:
 		// dup2 is a legacy syscall some architectures lack.
-		dup2 := tp("exit_dup2", "sys_exit_dup2")
+		dup2 := exit("dup2")
 		dup2.Optional = true
-		return []bpfrt.Hook{dup2, tp("exit_dup3", "sys_exit_dup3"), tp("exit_dup", "sys_exit_dup")}
+		return []bpfrt.Hook{dup2, exit("dup3"), exit("dup")}
 	}
 	return nil
 }
@@ -102,7 +107,7 @@ func New(opts Options) (*Sensor, error) {
 		}
 		table = append(table, denyHooks(opts.Cgroup2)...)
 	}
-	s, err := bpfpolicy.StartSensor(Source, spec, opts.Policy, table, opts.Ring, opts.ExcludeSelf)
+	s, err := bpfpolicy.StartSensor(Source, spec, opts.Policy, table, opts.Ring, opts.Syscalls, opts.ExcludeSelf)
 	if err != nil {
 		return nil, err
 	}

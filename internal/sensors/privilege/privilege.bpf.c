@@ -3,10 +3,11 @@
 /*
  * Privilege sensor: changes of user and group ids (setuid family),
  * capset, ptrace, kernel module loading, memfd_create and bpf(2), from
- * syscall tracepoints at exit (arguments from the saved registers, result
+ * syscall exits (syscall.h) (arguments from the saved registers, result
  * known), filtered and enforced by the rule policy.
  */
 #include "vigil.h"
+#include "syscall.h"
 #include "path.h"
 #include "policy.h"
 
@@ -79,7 +80,6 @@ LOST_COUNTERS_MAP(lost);
 const struct priv_record *_unused_priv_record __attribute__((unused));
 const enum priv_call *_unused_priv_call __attribute__((unused));
 
-#define EXIT_RET(ctx) (((struct trace_event_raw_sys_exit *)(ctx))->ret)
 #define ARG(i) syscall_arg(i)
 
 /*
@@ -152,26 +152,26 @@ static __always_inline int ids_call(void *ctx, __u8 kind, __u8 call, int ri, int
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_setuid")
+SEC("raw_tp")
 int exit_setuid(void *ctx) { return ids_call(ctx, PK_SETUID, CALL_SETUID, 0, NONE, NONE); }
-SEC("tracepoint/syscalls/sys_exit_setreuid")
+SEC("raw_tp")
 int exit_setreuid(void *ctx) { return ids_call(ctx, PK_SETUID, CALL_SETREUID, 0, 1, NONE); }
-SEC("tracepoint/syscalls/sys_exit_setresuid")
+SEC("raw_tp")
 int exit_setresuid(void *ctx) { return ids_call(ctx, PK_SETUID, CALL_SETRESUID, 0, 1, 2); }
-SEC("tracepoint/syscalls/sys_exit_setfsuid")
+SEC("raw_tp")
 int exit_setfsuid(void *ctx) { return ids_call(ctx, PK_SETUID, CALL_SETFSUID, NONE, 0, NONE); }
-SEC("tracepoint/syscalls/sys_exit_setgid")
+SEC("raw_tp")
 int exit_setgid(void *ctx) { return ids_call(ctx, PK_SETGID, CALL_SETGID, 0, NONE, NONE); }
-SEC("tracepoint/syscalls/sys_exit_setregid")
+SEC("raw_tp")
 int exit_setregid(void *ctx) { return ids_call(ctx, PK_SETGID, CALL_SETREGID, 0, 1, NONE); }
-SEC("tracepoint/syscalls/sys_exit_setresgid")
+SEC("raw_tp")
 int exit_setresgid(void *ctx) { return ids_call(ctx, PK_SETGID, CALL_SETRESGID, 0, 1, 2); }
-SEC("tracepoint/syscalls/sys_exit_setfsgid")
+SEC("raw_tp")
 int exit_setfsgid(void *ctx) { return ids_call(ctx, PK_SETGID, CALL_SETFSGID, NONE, 0, NONE); }
 
 /* capset(hdr, data): data is two __user_cap_data_struct (low and high 32
  * bits of each set) for the 64-bit capability versions. */
-SEC("tracepoint/syscalls/sys_exit_capset")
+SEC("raw_tp")
 int exit_capset(void *ctx)
 {
 	struct priv_scratch *s = priv_begin(PK_CAPSET, CALL_CAPSET, 0, EXIT_RET(ctx));
@@ -192,7 +192,7 @@ int exit_capset(void *ctx)
 
 /* The request is the parameter rules check, so it is read for every
  * ptrace call the policy wants. */
-SEC("tracepoint/syscalls/sys_exit_ptrace")
+SEC("raw_tp")
 int exit_ptrace(void *ctx)
 {
 	struct priv_scratch *s;
@@ -207,7 +207,7 @@ int exit_ptrace(void *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_init_module")
+SEC("raw_tp")
 int exit_init_module(void *ctx)
 {
 	struct priv_scratch *s = priv_begin(PK_MODULE, CALL_INIT_MODULE, 0, EXIT_RET(ctx));
@@ -218,7 +218,7 @@ int exit_init_module(void *ctx)
 }
 
 /* finit_module(fd, ...): the module file is the open file fd. */
-SEC("tracepoint/syscalls/sys_exit_finit_module")
+SEC("raw_tp")
 int exit_finit_module(void *ctx)
 {
 	struct priv_scratch *s = priv_begin(PK_MODULE, CALL_FINIT_MODULE, 0, EXIT_RET(ctx));
@@ -246,7 +246,7 @@ int exit_finit_module(void *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_memfd_create")
+SEC("raw_tp")
 int exit_memfd_create(void *ctx)
 {
 	struct priv_scratch *s;
@@ -264,7 +264,7 @@ int exit_memfd_create(void *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_bpf")
+SEC("raw_tp")
 int exit_bpf(void *ctx)
 {
 	struct priv_scratch *s;

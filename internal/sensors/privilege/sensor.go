@@ -1,6 +1,6 @@
 // Package privilege is the privilege sensor: setuid and setgid calls,
 // capset, ptrace, kernel module loading, memfd_create and bpf(2), from
-// syscall tracepoints, filtered and enforced in the kernel by the rule
+// syscall exits, filtered and enforced in the kernel by the rule
 // policy.
 package privilege
 
@@ -25,13 +25,17 @@ type Options struct {
 	Policy *bpfpolicy.Kernel
 	// Ring is the process sensor's ring buffer (see file.Options.Ring).
 	Ring *ebpf.Map
+	// Syscalls is the agent's syscall dispatcher (nil: the sensor loads
+	// its own).
+	Syscalls *bpfrt.Syscalls
 }
 
-// calls hooks each syscall's exit with its exit_<name> program.
+// calls hooks each syscall's exit with its exit_<name> program, in the
+// secure stage.
 func calls(optional bool, names ...string) []bpfrt.Hook {
 	out := make([]bpfrt.Hook, len(names))
 	for i, n := range names {
-		out[i] = bpfrt.Hook{Program: "exit_" + n, Kind: bpfrt.Tracepoint, Group: "syscalls", Name: "sys_exit_" + n, Optional: optional}
+		out[i] = bpfrt.Hook{Program: "exit_" + n, Kind: bpfrt.SyscallExit, Name: n, Stage: bpfrt.StageSecure, Optional: optional}
 	}
 	return out
 }
@@ -82,7 +86,7 @@ func New(opts Options) (*Sensor, error) {
 	for _, k := range kinds {
 		table = append(table, hooks(k)...)
 	}
-	s, err := bpfpolicy.StartSensor(Source, spec, opts.Policy, table, opts.Ring, opts.ExcludeSelf)
+	s, err := bpfpolicy.StartSensor(Source, spec, opts.Policy, table, opts.Ring, opts.Syscalls, opts.ExcludeSelf)
 	if err != nil {
 		return nil, err
 	}

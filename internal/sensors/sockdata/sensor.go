@@ -29,23 +29,26 @@ type Options struct {
 	// SelectOnly tracks only connections of processes and ports marked
 	// Select (SetProcess, SetPort); otherwise all but those marked Exclude.
 	SelectOnly bool
+	// Syscalls is the agent's syscall dispatcher (nil: the sensor loads
+	// its own). The sensor's programs are its observe stage.
+	Syscalls *bpfrt.Syscalls
 }
 
 // exitSyscalls are the syscalls seen at their exit, by tracepoint name;
 // each has a program exit_<name>, which reads the call's arguments from
-// the saved registers. close is seen at its entry.
+// the saved registers.
 var exitSyscalls = []string{
 	"read", "recvfrom", "readv", "recvmsg",
 	"write", "sendto", "writev", "sendmsg", "sendfile64",
-	"accept", "accept4", "connect",
+	"accept", "accept4", "connect", "close",
 }
 
 func hooks() []bpfrt.Hook {
 	var hs []bpfrt.Hook
 	for _, sc := range exitSyscalls {
-		hs = append(hs, bpfrt.Hook{Program: "exit_" + sc, Kind: bpfrt.Tracepoint, Group: "syscalls", Name: "sys_exit_" + sc})
+		hs = append(hs, bpfrt.Hook{Program: "exit_" + sc, Kind: bpfrt.SyscallExit, Name: sc, Stage: bpfrt.StageObserve})
 	}
-	return append(hs, bpfrt.Hook{Program: "enter_close", Kind: bpfrt.Tracepoint, Group: "syscalls", Name: "sys_enter_close"})
+	return hs
 }
 
 // Sensor is the loaded and attached socket data sensor.
@@ -76,6 +79,7 @@ func New(opts Options) (*Sensor, error) {
 			MapSizes:  map[string]uint32{"conns": opts.MaxConns},
 		},
 		Hooks:     hooks(),
+		Syscalls:  opts.Syscalls,
 		RingBytes: opts.RingBytes,
 		QueueLen:  opts.QueueLen,
 	})

@@ -2,7 +2,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Socket data sensor: the bytes TCP connections carry, for userspace
- * protocol parsers (HTTP/1.x today), from syscall tracepoints only.
+ * protocol parsers (HTTP/1.x today), from syscall exits only (syscall.h:
+ * these programs are the dispatcher's observe stage).
  *
  * Connections are tracked per {tgid, fd} from accept (server side) and
  * connect (client side). Every read- or write-like syscall is seen once,
@@ -14,9 +15,14 @@
  * capture for it.
  */
 #include "vigil.h"
+#include "syscall.h"
 #include "bpf_endian.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* The dispatcher's secure stage, replaced at load by its array: every
+ * program here ends by running the secure program of its syscall. */
+SYSCALL_STAGE_MAP(sys_exit_secure);
 
 /* The vigil process itself is never traced (0: trace everything). */
 volatile const __u32 filter_tgid = 0;
@@ -58,6 +64,7 @@ enum sel_bits {
 #define SOCK_STREAM 1
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
+#define EBADF 9
 #define EINPROGRESS 115
 
 enum side {
@@ -269,14 +276,48 @@ static __always_inline bool wanted(__u32 tgid, __u16 port)
 }
 
 /* track starts following fd as a new connection of the given side. */
+/* close_conn ends connection c at key: userspace learns how far each
+ * direction got (HTTP connections only; it never heard of the others). */
+static __always_inline void close_conn(struct conn_key *key, struct conn *c)
+{
+	struct conn_close_record *r;
+
+	if (c->proto == PROTO_HTTP1) {
+		r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+		if (r) {
+			r->type = RECORD_CONN_CLOSE;
+			r->_pad0[0] = r->_pad0[1] = r->_pad0[2] = 0;
+			r->pid = key->tgid;
+			r->id = c->id;
+			r->ktime_ns = bpf_ktime_get_boot_ns();
+			r->pos[0] = c->pos[0];
+			r->pos[1] = c->pos[1];
+			bpf_ringbuf_submit(r, wakeup_flags_submit(&events, sizeof(*r)));
+		} else {
+			count_lost(&lost);
+		}
+	}
+	bpf_map_delete_elem(&conns, key);
+}
+
 static __always_inline void track(__u64 pid_tgid, __u32 fd, __u8 side)
 {
 	struct conn_key key = {.tgid = pid_tgid >> 32, .fd = fd};
 	struct conn c = {};
 	struct sock *sk = tcp_sock_of(fd);
+	struct conn *old;
 
 	if (!sk || !fill_endpoints(&c, sk))
 		return;
+	old = bpf_map_lookup_elem(&conns, &key);
+	if (old) {
+		/* The same socket again (a second connect after EINPROGRESS
+		 * returns 0): keep its stream positions. */
+		if (old->sk == (__u64)sk)
+			return;
+		/* The fd was closed and reused before close's exit ran. */
+		close_conn(&key, old);
+	}
 	if (!wanted(key.tgid, side == SIDE_SERVER ? c.local.port : c.peer.port))
 		return;
 	c.id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
@@ -454,80 +495,73 @@ static __always_inline int on_exit(long ret, __u8 kind, __u8 direction)
 	return 0;
 }
 
-#define EXIT_RET(ctx) (((struct trace_event_raw_sys_exit *)(ctx))->ret)
-
-#define DATA_SYSCALL(name, kind, dir)                  \
-	SEC("tracepoint/syscalls/sys_exit_" #name)     \
-	int exit_##name(void *ctx)                     \
-	{                                              \
-		return on_exit(EXIT_RET(ctx), kind, dir); \
+/*
+ * OBSERVE(name) defines exit_<name>, the observe-stage program of syscall
+ * name: body(ctx) runs, then the secure stage's program for the same
+ * syscall, if there is one (a tail call does not return).
+ */
+#define OBSERVE(name, body)                                   \
+	SEC("raw_tp")                                         \
+	int exit_##name(void *ctx)                            \
+	{                                                     \
+		body;                                         \
+		bpf_tail_call(ctx, &sys_exit_secure, syscall_nr()); \
+		return 0;                                     \
 	}
 
-DATA_SYSCALL(read, CALL_BUF, DIR_INGRESS)
-DATA_SYSCALL(recvfrom, CALL_BUF, DIR_INGRESS)
-DATA_SYSCALL(readv, CALL_IOV, DIR_INGRESS)
-DATA_SYSCALL(recvmsg, CALL_MSG, DIR_INGRESS)
-DATA_SYSCALL(write, CALL_BUF, DIR_EGRESS)
-DATA_SYSCALL(sendto, CALL_BUF, DIR_EGRESS)
-DATA_SYSCALL(writev, CALL_IOV, DIR_EGRESS)
-DATA_SYSCALL(sendmsg, CALL_MSG, DIR_EGRESS)
-DATA_SYSCALL(sendfile64, CALL_SENDFILE, DIR_EGRESS) /* out_fd is the first argument */
+OBSERVE(read, on_exit(EXIT_RET(ctx), CALL_BUF, DIR_INGRESS))
+OBSERVE(recvfrom, on_exit(EXIT_RET(ctx), CALL_BUF, DIR_INGRESS))
+OBSERVE(readv, on_exit(EXIT_RET(ctx), CALL_IOV, DIR_INGRESS))
+OBSERVE(recvmsg, on_exit(EXIT_RET(ctx), CALL_MSG, DIR_INGRESS))
+OBSERVE(write, on_exit(EXIT_RET(ctx), CALL_BUF, DIR_EGRESS))
+OBSERVE(sendto, on_exit(EXIT_RET(ctx), CALL_BUF, DIR_EGRESS))
+OBSERVE(writev, on_exit(EXIT_RET(ctx), CALL_IOV, DIR_EGRESS))
+OBSERVE(sendmsg, on_exit(EXIT_RET(ctx), CALL_MSG, DIR_EGRESS))
+OBSERVE(sendfile64, on_exit(EXIT_RET(ctx), CALL_SENDFILE, DIR_EGRESS)) /* out_fd is the first argument */
 
 /* accept: the new connection is the return value. */
-static __always_inline int accept_exit(long ret)
+static __always_inline void accept_exit(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
 	if (ret >= 0 && !skip_self(pid_tgid))
 		track(pid_tgid, ret, SIDE_SERVER);
-	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int exit_accept4(void *ctx) { return accept_exit(EXIT_RET(ctx)); }
-SEC("tracepoint/syscalls/sys_exit_accept")
-int exit_accept(void *ctx) { return accept_exit(EXIT_RET(ctx)); }
+OBSERVE(accept4, accept_exit(EXIT_RET(ctx)))
+OBSERVE(accept, accept_exit(EXIT_RET(ctx)))
 
 /* A non-blocking connect returns EINPROGRESS; the socket is tracked all the
  * same, and its first write tells whether it is HTTP. */
-SEC("tracepoint/syscalls/sys_exit_connect")
-int exit_connect(void *ctx)
+static __always_inline void connect_exit(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	long ret = EXIT_RET(ctx);
 
 	if ((ret == 0 || ret == -EINPROGRESS) && !skip_self(pid_tgid))
 		track(pid_tgid, syscall_arg(0), SIDE_CLIENT);
-	return 0;
 }
 
-/* close is seen at entry: afterwards the fd may already name something else. */
-SEC("tracepoint/syscalls/sys_enter_close")
-int enter_close(void *ctx)
+OBSERVE(connect, connect_exit(EXIT_RET(ctx)))
+
+/*
+ * close is seen at its exit, when the fd is already free: another thread
+ * may have reused it by now. The connection ends unless the fd holds its
+ * socket still; when a reuse was tracked first, track already ended it and
+ * the entry is the new connection's, with the socket the fd holds. Linux
+ * frees the fd even when close fails, except with EBADF. Connections
+ * seeded from /proc have no socket recorded (sk 0), and are ended too.
+ */
+static __always_inline void close_exit(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct conn_key key = {.tgid = pid_tgid >> 32, .fd = ((struct trace_event_raw_sys_enter *)ctx)->args[0]};
-	struct conn_close_record *r;
+	struct conn_key key = {.tgid = pid_tgid >> 32, .fd = syscall_arg(0)};
 	struct conn *c;
 
+	if (ret == -EBADF)
+		return;
 	c = bpf_map_lookup_elem(&conns, &key);
-	if (!c)
-		return 0;
-	if (c->proto == PROTO_HTTP1) {
-		r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-		if (r) {
-			r->type = RECORD_CONN_CLOSE;
-			r->_pad0[0] = r->_pad0[1] = r->_pad0[2] = 0;
-			r->pid = key.tgid;
-			r->id = c->id;
-			r->ktime_ns = bpf_ktime_get_boot_ns();
-			r->pos[0] = c->pos[0];
-			r->pos[1] = c->pos[1];
-			bpf_ringbuf_submit(r, wakeup_flags_submit(&events, sizeof(*r)));
-		} else {
-			count_lost(&lost);
-		}
-	}
-	bpf_map_delete_elem(&conns, &key);
-	return 0;
+	if (c && (!c->sk || c->sk != (__u64)tcp_sock_of(key.fd)))
+		close_conn(&key, c);
 }
+
+OBSERVE(close, close_exit(EXIT_RET(ctx)))

@@ -125,9 +125,10 @@ const (
 	sockdataMapScratch         = "scratch"
 	sockdataMapSelPorts        = "sel_ports"
 	sockdataMapSelProcs        = "sel_procs"
-	sockdataProgEnterClose     = "enter_close"
+	sockdataMapSysExitSecure   = "sys_exit_secure"
 	sockdataProgExitAccept     = "exit_accept"
 	sockdataProgExitAccept4    = "exit_accept4"
+	sockdataProgExitClose      = "exit_close"
 	sockdataProgExitConnect    = "exit_connect"
 	sockdataProgExitRead       = "exit_read"
 	sockdataProgExitReadv      = "exit_readv"
@@ -194,9 +195,9 @@ type sockdataSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockdataProgramSpecs struct {
-	EnterClose     *ebpf.ProgramSpec `ebpf:"enter_close"`
 	ExitAccept     *ebpf.ProgramSpec `ebpf:"exit_accept"`
 	ExitAccept4    *ebpf.ProgramSpec `ebpf:"exit_accept4"`
+	ExitClose      *ebpf.ProgramSpec `ebpf:"exit_close"`
 	ExitConnect    *ebpf.ProgramSpec `ebpf:"exit_connect"`
 	ExitRead       *ebpf.ProgramSpec `ebpf:"exit_read"`
 	ExitReadv      *ebpf.ProgramSpec `ebpf:"exit_readv"`
@@ -213,13 +214,14 @@ type sockdataProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockdataMapSpecs struct {
-	Classified *ebpf.MapSpec `ebpf:"classified"`
-	Conns      *ebpf.MapSpec `ebpf:"conns"`
-	Events     *ebpf.MapSpec `ebpf:"events"`
-	Lost       *ebpf.MapSpec `ebpf:"lost"`
-	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
-	SelPorts   *ebpf.MapSpec `ebpf:"sel_ports"`
-	SelProcs   *ebpf.MapSpec `ebpf:"sel_procs"`
+	Classified    *ebpf.MapSpec `ebpf:"classified"`
+	Conns         *ebpf.MapSpec `ebpf:"conns"`
+	Events        *ebpf.MapSpec `ebpf:"events"`
+	Lost          *ebpf.MapSpec `ebpf:"lost"`
+	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
+	SelPorts      *ebpf.MapSpec `ebpf:"sel_ports"`
+	SelProcs      *ebpf.MapSpec `ebpf:"sel_procs"`
+	SysExitSecure *ebpf.MapSpec `ebpf:"sys_exit_secure"`
 }
 
 // sockdataVariableSpecs contains global variables before they are loaded into the kernel.
@@ -260,13 +262,14 @@ func (o *sockdataObjects) Close() error {
 //
 // It can be passed to loadSockdataObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockdataMaps struct {
-	Classified *ebpf.Map `ebpf:"classified"`
-	Conns      *ebpf.Map `ebpf:"conns"`
-	Events     *ebpf.Map `ebpf:"events"`
-	Lost       *ebpf.Map `ebpf:"lost"`
-	Scratch    *ebpf.Map `ebpf:"scratch"`
-	SelPorts   *ebpf.Map `ebpf:"sel_ports"`
-	SelProcs   *ebpf.Map `ebpf:"sel_procs"`
+	Classified    *ebpf.Map `ebpf:"classified"`
+	Conns         *ebpf.Map `ebpf:"conns"`
+	Events        *ebpf.Map `ebpf:"events"`
+	Lost          *ebpf.Map `ebpf:"lost"`
+	Scratch       *ebpf.Map `ebpf:"scratch"`
+	SelPorts      *ebpf.Map `ebpf:"sel_ports"`
+	SelProcs      *ebpf.Map `ebpf:"sel_procs"`
+	SysExitSecure *ebpf.Map `ebpf:"sys_exit_secure"`
 }
 
 func (m *sockdataMaps) Close() error {
@@ -278,6 +281,7 @@ func (m *sockdataMaps) Close() error {
 		m.Scratch,
 		m.SelPorts,
 		m.SelProcs,
+		m.SysExitSecure,
 	)
 }
 
@@ -303,9 +307,9 @@ type sockdataVariables struct {
 //
 // It can be passed to loadSockdataObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockdataPrograms struct {
-	EnterClose     *ebpf.Program `ebpf:"enter_close"`
 	ExitAccept     *ebpf.Program `ebpf:"exit_accept"`
 	ExitAccept4    *ebpf.Program `ebpf:"exit_accept4"`
+	ExitClose      *ebpf.Program `ebpf:"exit_close"`
 	ExitConnect    *ebpf.Program `ebpf:"exit_connect"`
 	ExitRead       *ebpf.Program `ebpf:"exit_read"`
 	ExitReadv      *ebpf.Program `ebpf:"exit_readv"`
@@ -320,9 +324,9 @@ type sockdataPrograms struct {
 
 func (p *sockdataPrograms) Close() error {
 	return _SockdataClose(
-		p.EnterClose,
 		p.ExitAccept,
 		p.ExitAccept4,
+		p.ExitClose,
 		p.ExitConnect,
 		p.ExitRead,
 		p.ExitReadv,

@@ -3,15 +3,20 @@
 //
 //   - A: `vigil run --no-default-rules` (process and HTTP sensors; no
 //     security sensor is loaded);
-//   - E (open workload only): A plus an empty BPF program on the openat
-//     exit tracepoint: what the hook costs before any program work;
 //   - B: `vigil run` with the built-in rules (file, network and privilege
-//     sensors on).
+//     sensors on);
+//   - S: B again with kernel.bpf_stats_enabled=1, for BPF time only: the
+//     statistics cost two clock reads per program run, which would count
+//     against B's throughput.
 //
 // Workloads, each run under A and under B (and with no vigil, for scale):
 //
 //   - open: one process opens and closes /etc/hostname in a loop, which no
 //     rule matches: the cost the file sensor adds to an unmatched openat;
+//
+//   - getppid: one process calls getppid(2), which no sensor hooks, in a
+//     loop: what the syscall exit dispatcher costs every syscall of the
+//     node (A and B against no vigil);
 //
 //   - grep: `grep -r` over /usr/share/doc (4000 files here), real software
 //     doing a mix of open, read, fstat, getdents and close: syscall-heavy
@@ -43,10 +48,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
-
 	"github.com/vigil-dev/vigil/bench/internal/benchkit"
 )
 
@@ -56,16 +57,15 @@ type sample struct {
 	Round    int     `json:"round"`
 	Rate     float64 `json:"rate"`  // operations per second
 	NsPerOp  float64 `json:"ns_op"` // wall time per operation (open: per open+close)
-	// B only: BPF time per operation of the file sensor's open programs,
-	// and of all of vigil's programs; vigil's CPU per operation.
-	OpenBPFNs float64 `json:"open_bpf_ns,omitempty"`
-	AllBPFNs  float64 `json:"all_bpf_ns,omitempty"`
-	VigilCPU  float64 `json:"vigil_cpu_us_op,omitempty"`
-	Alerts    float64 `json:"alerts,omitempty"`
-	Seconds   float64 `json:"seconds"`
-	Target    float64 `json:"target_rate,omitempty"` // matched: opens/s asked for (0: as fast as possible)
-	Lost      float64 `json:"lost,omitempty"`
-	Dropped   float64 `json:"dropped,omitempty"`
+	// B only: BPF time per operation of all of vigil's programs; vigil's
+	// CPU per operation.
+	AllBPFNs float64 `json:"all_bpf_ns,omitempty"`
+	VigilCPU float64 `json:"vigil_cpu_us_op,omitempty"`
+	Alerts   float64 `json:"alerts,omitempty"`
+	Seconds  float64 `json:"seconds"`
+	Target   float64 `json:"target_rate,omitempty"` // matched: opens/s asked for (0: as fast as possible)
+	Lost     float64 `json:"lost,omitempty"`
+	Dropped  float64 `json:"dropped,omitempty"`
 }
 
 func main() {
@@ -73,10 +73,14 @@ func main() {
 		openLoop(os.Args[2:])
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "getppid-loop" {
+		getppidLoop(os.Args[2:])
+		return
+	}
 	rounds := flag.Int("rounds", 3, "A/B rounds per workload")
 	duration := flag.Duration("duration", 5*time.Second, "length of each run")
 	out := flag.String("out", "", "write raw samples as JSON here")
-	only := flag.String("workloads", "open,grep,matched", "which workloads to run")
+	only := flag.String("workloads", "open,getppid,grep,matched", "which workloads to run")
 	flag.Parse()
 	want := map[string]bool{}
 	for _, w := range strings.Split(*only, ",") {
@@ -121,6 +125,7 @@ func main() {
 		run  func(d time.Duration) result
 	}{
 		{"open", func(d time.Duration) result { return loopers(self, "/etc/hostname", 1, 0, d) }},
+		{"getppid", func(d time.Duration) result { return child(self, "getppid-loop", d.String()) }},
 		{"grep", func(d time.Duration) result { return repeat(d, "grep", grepArgs...) }},
 	}
 	exec.Command("grep", grepArgs...).Run() // page cache warm-up
@@ -132,13 +137,10 @@ func main() {
 		}
 		for r := range *rounds {
 			modes := []string{"none", "A", "B"}
-			if w.name == "open" {
-				modes = []string{"none", "A", "E", "B"}
-			}
 			if r%2 == 1 {
 				slices.Reverse(modes)
 			}
-			for _, m := range modes {
+			for _, m := range append(modes, "S") {
 				s := measure(ctx, vigil, work, m, nil, false, func() result { return w.run(*duration) })
 				s.Workload, s.Round = w.name, r
 				samples = append(samples, s)
@@ -151,7 +153,7 @@ func main() {
 			break
 		}
 		n := runtime.NumCPU()
-		s := measure(ctx, vigil, work, "B", []string{"--rules", rules}, true, func() result {
+		s := measure(ctx, vigil, work, "S", []string{"--rules", rules}, true, func() result {
 			return loopers(self, target, n, rate/float64(n), *duration)
 		})
 		s.Workload, s.Target = "matched", rate
@@ -166,11 +168,11 @@ func main() {
 }
 
 func extra(s sample) string {
-	if s.Mode != "B" {
+	if s.Mode != "B" && s.Mode != "S" {
 		return ""
 	}
-	return fmt.Sprintf("open-bpf %.0fns all-bpf %.0fns vigil %.2fus/op alerts %.0f lost %.0f dropped %.0f",
-		s.OpenBPFNs, s.AllBPFNs, s.VigilCPU, s.Alerts, s.Lost, s.Dropped)
+	return fmt.Sprintf("all-bpf %.0fns vigil %.2fus/op alerts %.0f lost %.0f dropped %.0f",
+		s.AllBPFNs, s.VigilCPU, s.Alerts, s.Lost, s.Dropped)
 }
 
 // result is what a workload did: operations, over how long, and the wall
@@ -181,7 +183,7 @@ type result struct {
 	nsPerOp float64
 }
 
-// measure runs work under mode: no vigil, A or B (with extra flags).
+// measure runs work under mode: no vigil, A, B or S (with extra flags).
 func measure(ctx context.Context, vigil, work, mode string, flags []string, perAlert bool, do func() result) sample {
 	s := sample{Mode: mode}
 	fill := func(r result) result {
@@ -194,7 +196,7 @@ func measure(ctx context.Context, vigil, work, mode string, flags []string, perA
 	}
 	addr := benchkit.FreeAddr()
 	args := append([]string{"run", "--listen", addr, "--alerts-file", filepath.Join(work, "alerts.jsonl")}, flags...)
-	if mode == "A" || mode == "E" {
+	if mode == "A" {
 		args = append(args, "--no-default-rules")
 	}
 	cmd := exec.CommandContext(ctx, vigil, args...)
@@ -210,31 +212,23 @@ func measure(ctx context.Context, vigil, work, mode string, flags []string, perA
 		fill(do())
 		return s
 	}
-	if mode == "E" {
-		detach := emptyOpenHook()
-		fill(do())
-		detach()
-		return s
+	stats := mode == "S"
+	if stats {
+		benchkit.WriteStatsSysctl("1")
+		defer benchkit.WriteStatsSysctl("0")
 	}
-	benchkit.WriteStatsSysctl("1")
-	defer benchkit.WriteStatsSysctl("0")
 	progs := benchkit.ProgramsOf(cmd.Process.Pid)
 	before := benchkit.ProgStats(progs)
 	cpu0 := benchkit.CPUSeconds(cmd.Process.Pid)
 	alerts0 := benchkit.Value(benchkit.Get("http://"+addr+"/metrics"), "vigil_alerts_total", nil)
 	res := fill(do())
 	after := benchkit.ProgStats(progs)
-	var openNs, openCnt, allNs uint64
+	// Programs reached by tail calls (every syscall exit program, from
+	// the dispatcher) are not counted by bpf_stats on their own: their
+	// time is the dispatcher's.
+	var allNs uint64
 	for id, a := range after {
-		d := a.Ns - before[id].Ns
-		allNs += d
-		if isOpenProgram(a.Name) {
-			openNs += d
-			openCnt += a.Cnt - before[id].Cnt
-		}
-	}
-	if openCnt > 0 {
-		s.OpenBPFNs = float64(openNs) / float64(openCnt)
+		allNs += a.Ns - before[id].Ns
 	}
 	// Let vigil finish what is queued: until the alert count holds still.
 	var body string
@@ -256,26 +250,6 @@ func measure(ctx context.Context, vigil, work, mode string, flags []string, perA
 	s.Lost = benchkit.Value(body, "vigil_events_lost_total", nil)
 	s.Dropped = benchkit.Value(body, "vigil_events_dropped_total", nil)
 	return s
-}
-
-// emptyOpenHook attaches a program that does nothing to the openat exit
-// tracepoint, and returns its detach.
-func emptyOpenHook() func() {
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type:         ebpf.TracePoint,
-		License:      "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-	})
-	benchkit.Check(err)
-	l, err := link.Tracepoint("syscalls", "sys_exit_openat", prog, nil)
-	benchkit.Check(err)
-	return func() { l.Close(); prog.Close() }
-}
-
-// isOpenProgram tells the file sensor's open programs by name (the kernel
-// keeps the first 15 bytes).
-func isOpenProgram(name string) bool {
-	return strings.HasPrefix(name, "exit_open") || name == "exit_creat"
 }
 
 // loopers runs n open loops on path as child processes for d, each at
@@ -338,6 +312,33 @@ func openLoop(args []string) {
 	fmt.Println(n, time.Since(start).Seconds())
 }
 
+// child runs a loop of this program as a child process and reads its
+// count and seconds.
+func child(self string, args ...string) result {
+	out, err := exec.Command(self, args...).Output()
+	benchkit.Check(err)
+	var ops, secs float64
+	fmt.Sscan(string(out), &ops, &secs)
+	return result{ops: ops, elapsed: time.Duration(secs * 1e9), nsPerOp: secs * 1e9 / ops}
+}
+
+// getppidLoop is the child: getppid(2) for the duration, then print the
+// count and the seconds taken.
+func getppidLoop(args []string) {
+	d, err := time.ParseDuration(args[0])
+	benchkit.Check(err)
+	const batch = 1000
+	start := time.Now()
+	var n int
+	for time.Since(start) < d {
+		for range batch {
+			syscall.Getppid()
+		}
+		n += batch
+	}
+	fmt.Println(n, time.Since(start).Seconds())
+}
+
 // repeat runs a command again and again for d.
 func repeat(d time.Duration, name string, args ...string) result {
 	start := time.Now()
@@ -357,14 +358,14 @@ func repeat(d time.Duration, name string, args ...string) result {
 
 func report(samples []sample) {
 	fmt.Println()
-	fmt.Println("| workload | rounds | no vigil op/s | A op/s | B op/s | B/A (median) | B/no vigil | added ns/op (B-A, median) | of which the empty hook (E-A) | open BPF ns/open | all BPF ns/op | vigil CPU us/op |")
+	fmt.Println("| workload | rounds | no vigil op/s | A op/s | B op/s | B/A (median) | B/no vigil | A/no vigil | added ns/op (B-A, median) | added ns/op (A-no vigil) | all BPF ns/op | vigil CPU us/op |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
-	for _, w := range []string{"open", "grep"} {
-		var ratios, ratiosNone, added, hook, openBPF, allBPF, cpu []float64
+	for _, w := range []string{"open", "getppid", "grep"} {
+		var ratios, ratiosNone, ratiosA, added, addedA, allBPF, cpu []float64
 		var none, a, b float64
 		n := 0
 		for r := 0; ; r++ {
-			var sn, sa, sb, se *sample
+			var sn, sa, sb, ss *sample
 			for i := range samples {
 				s := &samples[i]
 				if s.Workload != w || s.Round != r {
@@ -377,8 +378,8 @@ func report(samples []sample) {
 					sa = s
 				case "B":
 					sb = s
-				case "E":
-					se = s
+				case "S":
+					ss = s
 				}
 			}
 			if sn == nil || sa == nil || sb == nil {
@@ -388,27 +389,24 @@ func report(samples []sample) {
 			none, a, b = none+sn.Rate, a+sa.Rate, b+sb.Rate
 			ratios = append(ratios, sb.Rate/sa.Rate)
 			ratiosNone = append(ratiosNone, sb.Rate/sn.Rate)
+			ratiosA = append(ratiosA, sa.Rate/sn.Rate)
 			added = append(added, sb.NsPerOp-sa.NsPerOp)
-			if se != nil {
-				hook = append(hook, se.NsPerOp-sa.NsPerOp)
+			addedA = append(addedA, sa.NsPerOp-sn.NsPerOp)
+			if ss != nil {
+				allBPF = append(allBPF, ss.AllBPFNs)
 			}
-			openBPF = append(openBPF, sb.OpenBPFNs)
-			allBPF = append(allBPF, sb.AllBPFNs)
 			cpu = append(cpu, sb.VigilCPU)
 		}
 		if n == 0 {
 			continue
 		}
-		hookCol := "n/a"
-		if len(hook) > 0 {
-			hookCol = fmt.Sprintf("%.0f", benchkit.Median(hook))
-		}
-		fmt.Printf("| %s | %d | %.0f | %.0f | %.0f | %.3f | %.3f | %.0f | %s | %.0f | %.0f | %.2f |\n", w, n,
+		fmt.Printf("| %s | %d | %.0f | %.0f | %.0f | %.3f | %.3f | %.3f | %.0f | %.0f | %.0f | %.2f |\n", w, n,
 			none/float64(n), a/float64(n), b/float64(n), benchkit.Median(ratios), benchkit.Median(ratiosNone),
-			benchkit.Median(added), hookCol, benchkit.Median(openBPF), benchkit.Median(allBPF), benchkit.Median(cpu))
+			benchkit.Median(ratiosA), benchkit.Median(added), benchkit.Median(addedA),
+			benchkit.Median(allBPF), benchkit.Median(cpu))
 	}
 	fmt.Println()
-	fmt.Println("| matched: opens/s asked | done | alerts | alerts/s | lost | dropped | open BPF ns/open | vigil CPU us/alert |")
+	fmt.Println("| matched: opens/s asked | done | alerts | alerts/s | lost | dropped | all BPF ns/open | vigil CPU us/alert |")
 	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, s := range samples {
 		if s.Workload != "matched" {
@@ -419,6 +417,6 @@ func report(samples []sample) {
 			asked = fmt.Sprintf("%.0f", s.Target)
 		}
 		fmt.Printf("| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f |\n", asked, s.Rate, s.Alerts,
-			s.Alerts/s.Seconds, s.Lost, s.Dropped, s.OpenBPFNs, s.VigilCPU)
+			s.Alerts/s.Seconds, s.Lost, s.Dropped, s.AllBPFNs, s.VigilCPU)
 	}
 }

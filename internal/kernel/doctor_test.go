@@ -46,7 +46,7 @@ func TestProbe(t *testing.T) {
 		t.Logf("feature %-36s %-8s %s", f.Name, f.Status, f.Reason)
 	}
 
-	for _, name := range []string{"btf", "tracefs", "tracepoint", "raw_tracepoint", "uprobe", "uretprobe", "xdp_generic", "tcx", "ringbuf", "lru_hash", "percpu_array", "cgroup_skb", "cgroup_connect4", "cgroup_connect6", "cgroup_sendmsg4", "sock_ops", "probe_read_user", "probe_read_kernel", "send_signal", "get_current_cgroup_id", "task_storage", "task_storage_get", "lpm_trie", "task_pt_regs", "get_current_pid_tgid", "loop"} {
+	for _, name := range []string{"btf", "tracefs", "tracepoint", "raw_tracepoint", "syscall_dispatch", "uprobe", "uretprobe", "xdp_generic", "tcx", "ringbuf", "lru_hash", "percpu_array", "cgroup_skb", "cgroup_connect4", "cgroup_connect6", "cgroup_sendmsg4", "sock_ops", "probe_read_user", "probe_read_kernel", "send_signal", "get_current_cgroup_id", "task_storage", "task_storage_get", "lpm_trie", "task_pt_regs", "get_current_pid_tgid", "loop"} {
 		if c, ok := checks[name]; !ok {
 			t.Errorf("no %s check", name)
 		} else if !c.Available {
@@ -185,6 +185,17 @@ func TestDeriveFeatures(t *testing.T) {
 	}
 	if f := got["process kill enforcement"]; f.Status != StatusDisabled {
 		t.Errorf("kill enforcement without send_signal: %+v", f)
+	}
+
+	// Every syscall hook goes through the dispatcher.
+	got = status(func() []Feature { fs, _ := deriveFeatures(all("syscall_dispatch")); return fs }())
+	for _, name := range []string{"http observability", "runtime security (file, network, privilege events and rules)"} {
+		if f := got[name]; f.Status != StatusDisabled || f.Reason != "unavailable: syscall_dispatch" {
+			t.Errorf("%s without the syscall dispatcher: %+v", name, f)
+		}
+	}
+	if f := got["process events"]; f.Status != StatusEnabled {
+		t.Errorf("process events need no syscall hook: %+v", f)
 	}
 
 	// A check name a feature needs but no probe reported counts as missing.

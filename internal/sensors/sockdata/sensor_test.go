@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vigil-dev/vigil/internal/bpftest"
 )
 
@@ -351,5 +353,121 @@ func TestIPv6AndPythonServer(t *testing.T) {
 	}
 	if resp, _ := stream(t, data, Egress); !bytes.HasPrefix(resp, []byte("HTTP/1.0 200 OK\r\n")) {
 		t.Errorf("python wrote %q", resp)
+	}
+}
+
+// close(2) is seen at its exit, when the fd may already name another
+// socket. Replacing a tracked fd without close(2) (dup2 onto it) and then
+// connecting it is the reuse made deterministic: tracking the new socket
+// must end the old connection with its totals, and the final close must
+// end the new one, each under its own id.
+func TestFdReusedBeforeCloseIsSeen(t *testing.T) {
+	c := startSensor(t)
+	port := goServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "ok "+r.URL.Path)
+	}))
+	sa := &unix.SockaddrInet4{Port: int(port), Addr: [4]byte{127, 0, 0, 1}}
+	exchange := func(fd int, path string) (sent, got int) {
+		t.Helper()
+		if err := unix.Connect(fd, sa); err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		req := "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n"
+		if _, err := unix.Write(fd, []byte(req)); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		var resp []byte
+		buf := make([]byte, 4096)
+		for !bytes.HasSuffix(resp, []byte("ok "+path)) {
+			n, err := unix.Read(fd, buf)
+			if err != nil || n == 0 {
+				t.Fatalf("read after %q: %d, %v", resp, n, err)
+			}
+			resp = append(resp, buf[:n]...)
+		}
+		return len(req), len(resp)
+	}
+	socket := func() int {
+		t.Helper()
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fd
+	}
+
+	fd := socket()
+	sent1, got1 := exchange(fd, "/first")
+	other := socket()
+	if err := unix.Dup3(other, fd, unix.O_CLOEXEC); err != nil { // the first socket goes, unseen
+		t.Fatal(err)
+	}
+	unix.Close(other)
+	sent2, got2 := exchange(fd, "/second")
+	if err := unix.Close(fd); err != nil {
+		t.Fatal(err)
+	}
+
+	// Both connections, in record order, on the same fd.
+	type conn struct {
+		id            uint64
+		openAt        int
+		closeAt       int
+		total         [2]uint64
+		egress        []byte
+		closedRecords int
+	}
+	var conns []*conn
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conns = nil
+		byID := map[uint64]*conn{}
+		c.mu.Lock()
+		for i, r := range c.recs {
+			switch {
+			case r.Type == ConnOpen && r.Side == Client && r.Peer.Port == port && r.PID == uint32(os.Getpid()) && r.FD == uint32(fd):
+				cn := &conn{id: r.ConnID, openAt: i, closeAt: -1}
+				conns = append(conns, cn)
+				byID[r.ConnID] = cn
+			case r.Type == Data && byID[r.ConnID] != nil && r.Direction == Egress:
+				byID[r.ConnID].egress = append(byID[r.ConnID].egress, r.Data...)
+			case r.Type == ConnClose && byID[r.ConnID] != nil:
+				cn := byID[r.ConnID]
+				cn.closeAt, cn.total = i, r.Total
+				cn.closedRecords++
+			}
+		}
+		c.mu.Unlock()
+		if len(conns) == 2 && conns[0].closeAt >= 0 && conns[1].closeAt >= 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			var have []string
+			for _, cn := range conns {
+				have = append(have, fmt.Sprintf("id %d open at %d close at %d", cn.id, cn.openAt, cn.closeAt))
+			}
+			t.Fatalf("want two client connections on fd %d, both closed (close at >= 0); have %d: %s", fd, len(conns), strings.Join(have, "; "))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	first, second := conns[0], conns[1]
+	if first.id == second.id {
+		t.Fatalf("both connections have id %d", first.id)
+	}
+	if !bytes.Contains(first.egress, []byte("GET /first ")) || !bytes.Contains(second.egress, []byte("GET /second ")) {
+		t.Errorf("captured requests: first %q, second %q", first.egress, second.egress)
+	}
+	if want := [2]uint64{uint64(got1), uint64(sent1)}; first.total != want {
+		t.Errorf("first connection closed with totals %v, want %v", first.total, want)
+	}
+	if want := [2]uint64{uint64(got2), uint64(sent2)}; second.total != want {
+		t.Errorf("second connection closed with totals %v, want %v", second.total, want)
+	}
+	// The first ends when the fd is tracked again, before the second opens.
+	if first.closeAt > second.openAt {
+		t.Errorf("first connection's close (record %d) after the second's open (record %d)", first.closeAt, second.openAt)
+	}
+	if first.closedRecords != 1 || second.closedRecords != 1 {
+		t.Errorf("close records: first %d, second %d; want one each", first.closedRecords, second.closedRecords)
 	}
 }

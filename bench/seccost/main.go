@@ -53,16 +53,17 @@ import (
 
 type sample struct {
 	Workload string  `json:"workload"`
-	Mode     string  `json:"mode"` // none, A, B
+	Mode     string  `json:"mode"` // none, A, B, S
 	Round    int     `json:"round"`
 	Rate     float64 `json:"rate"`  // operations per second
 	NsPerOp  float64 `json:"ns_op"` // wall time per operation (open: per open+close)
-	// B only: BPF time per operation of all of vigil's programs; vigil's
-	// CPU per operation.
+	// BPF time per operation of all of vigil's programs (S only); vigil's
+	// CPU per operation (B and S).
 	AllBPFNs float64 `json:"all_bpf_ns,omitempty"`
 	VigilCPU float64 `json:"vigil_cpu_us_op,omitempty"`
 	Alerts   float64 `json:"alerts,omitempty"`
 	Seconds  float64 `json:"seconds"`
+	Count    float64 `json:"count,omitempty"`       // operations, exactly (open loops)
 	Target   float64 `json:"target_rate,omitempty"` // matched: opens/s asked for (0: as fast as possible)
 	Lost     float64 `json:"lost,omitempty"`
 	Dropped  float64 `json:"dropped,omitempty"`
@@ -178,7 +179,8 @@ func extra(s sample) string {
 // result is what a workload did: operations, over how long, and the wall
 // time of one operation.
 type result struct {
-	ops     float64
+	ops     float64 // at the measured rate over the nominal duration
+	count   float64 // exactly, when known (0: not counted)
 	elapsed time.Duration
 	nsPerOp float64
 }
@@ -187,7 +189,7 @@ type result struct {
 func measure(ctx context.Context, vigil, work, mode string, flags []string, perAlert bool, do func() result) sample {
 	s := sample{Mode: mode}
 	fill := func(r result) result {
-		s.Rate, s.NsPerOp, s.Seconds = r.ops/r.elapsed.Seconds(), r.nsPerOp, r.elapsed.Seconds()
+		s.Rate, s.NsPerOp, s.Seconds, s.Count = r.ops/r.elapsed.Seconds(), r.nsPerOp, r.elapsed.Seconds(), r.count
 		return r
 	}
 	if mode == "none" {
@@ -223,6 +225,7 @@ func measure(ctx context.Context, vigil, work, mode string, flags []string, perA
 	alerts0 := benchkit.Value(benchkit.Get("http://"+addr+"/metrics"), "vigil_alerts_total", nil)
 	res := fill(do())
 	after := benchkit.ProgStats(progs)
+	cpuRun := benchkit.CPUSeconds(cmd.Process.Pid)
 	// Programs reached by tail calls (every syscall exit program, from
 	// the dispatcher) are not counted by bpf_stats on their own: their
 	// time is the dispatcher's.
@@ -241,12 +244,15 @@ func measure(ctx context.Context, vigil, work, mode string, flags []string, perA
 		s.Alerts = n
 		time.Sleep(300 * time.Millisecond)
 	}
-	per := res.ops
+	// Per alert: vigil's CPU until it has handled the alerts queued when
+	// the workload stopped. Per operation: during the workload only (the
+	// wait above is idle time and metric scrapes).
+	per, cpu := res.ops, cpuRun
 	if perAlert {
-		per = s.Alerts
+		per, cpu = s.Alerts, benchkit.CPUSeconds(cmd.Process.Pid)
 	}
 	s.AllBPFNs = float64(allNs) / res.ops
-	s.VigilCPU = (benchkit.CPUSeconds(cmd.Process.Pid) - cpu0) * 1e6 / per
+	s.VigilCPU = (cpu - cpu0) * 1e6 / per
 	s.Lost = benchkit.Value(body, "vigil_events_lost_total", nil)
 	s.Dropped = benchkit.Value(body, "vigil_events_dropped_total", nil)
 	return s
@@ -259,6 +265,7 @@ func loopers(self, path string, n int, rate float64, d time.Duration) result {
 	var (
 		mu     sync.Mutex
 		total  float64
+		count  float64
 		ns     float64
 		wg     sync.WaitGroup
 		errOut error
@@ -277,12 +284,13 @@ func loopers(self, path string, n int, rate float64, d time.Duration) result {
 			var ops, secs float64
 			fmt.Sscan(string(out), &ops, &secs)
 			total += ops / secs
+			count += ops
 			ns += secs * 1e9 / ops
 		}()
 	}
 	wg.Wait()
 	benchkit.Check(errOut)
-	return result{ops: total * d.Seconds(), elapsed: d, nsPerOp: ns / float64(n)}
+	return result{ops: total * d.Seconds(), count: count, elapsed: d, nsPerOp: ns / float64(n)}
 }
 
 // openLoop is the child: open and close path for the duration (at a rate
@@ -406,8 +414,8 @@ func report(samples []sample) {
 			benchkit.Median(allBPF), benchkit.Median(cpu))
 	}
 	fmt.Println()
-	fmt.Println("| matched: opens/s asked | done | alerts | alerts/s | lost | dropped | all BPF ns/open | vigil CPU us/alert |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Println("| matched: opens/s asked | done/s | opens | alerts | alerts/s | lost | dropped | all BPF ns/open | vigil CPU us/alert |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	for _, s := range samples {
 		if s.Workload != "matched" {
 			continue
@@ -416,7 +424,7 @@ func report(samples []sample) {
 		if s.Target > 0 {
 			asked = fmt.Sprintf("%.0f", s.Target)
 		}
-		fmt.Printf("| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f |\n", asked, s.Rate, s.Alerts,
+		fmt.Printf("| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f |\n", asked, s.Rate, s.Count, s.Alerts,
 			s.Alerts/s.Seconds, s.Lost, s.Dropped, s.AllBPFNs, s.VigilCPU)
 	}
 }

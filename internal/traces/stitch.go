@@ -93,6 +93,14 @@ func (s *Stitcher) Add(ev *event.Event, explicit bool, now time.Time) {
 	conn := recent(s.byConn[other][k])
 	for i := len(conn) - 1; i >= 0; i-- {
 		q := conn[i]
+		// HTTP/1 exchanges on a connection follow each other (pipelined
+		// ones too: responses come in order), so once one lies wholly
+		// before p's start, every older one does: no parent (p the
+		// server end) contains p's start, no child (p the client end)
+		// starts inside p.
+		if side == 0 && q.end < p.start || side == 1 && q.start < p.start {
+			break
+		}
 		if side == 0 {
 			s.link(p, q)
 		} else {
@@ -125,7 +133,7 @@ func (s *Stitcher) link(child, parent *pendingSpan) {
 	if child.hasParent || child.explicit || child == parent {
 		return
 	}
-	c, p := child.http, parent.http
+	c, p := &child.http, &parent.http
 	// The child starts inside the parent. Ends are not compared: the two
 	// ends of a connection run on different CPUs, and a client can finish
 	// reading a response before the server's write call has returned.

@@ -114,3 +114,37 @@ func BenchmarkStitchAdd(b *testing.B) {
 		s.flushOne()
 	}
 }
+
+// wrk against a server on the node: 32 keep-alive connections, both ends
+// traced, the server's span of each exchange arriving before the client's
+// (the server writes the response before the client has read it). A server
+// span finds no parent yet among the client spans held on its connection.
+func BenchmarkStitchKeepAlive(b *testing.B) {
+	var joined int
+	s := NewStitcher(time.Hour, 1<<30, func(e *event.Event) {
+		if e.HTTP.ParentSpanID != "" {
+			joined++
+		}
+	})
+	now := time.Unix(1000, 0)
+	const conns = 32
+	exchange := func(i int) {
+		c := uint16(40000 + i%conns)
+		t := int64(i) * 1000
+		s.Add(ev(span{"srv", event.SideServer, 2, 2, ep(8080), ep(c), t + 100, t + 800}, i), false, now)
+		s.Add(ev(span{"wrk", event.SideClient, 1, uint32(1 + i%2), ep(c), ep(8080), t, t + 900}, i), false, now)
+	}
+	for i := range conns * 64 {
+		exchange(i)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		exchange(conns*64 + i)
+		s.flushOne()
+		s.flushOne()
+	}
+	b.StopTimer()
+	if joined < b.N {
+		b.Fatalf("%d of %d server spans joined to their client", joined, b.N)
+	}
+}

@@ -655,3 +655,37 @@ func TestUndecidedEventsAreDecidedInUserspace(t *testing.T) {
 		t.Errorf("alerts %+v for an event the kernel matched to no rule", got)
 	}
 }
+
+// A file deeper than the kernel's dentry walk goes is reported with the
+// path it could build, flagged as truncated; a shallow one is not flagged.
+func TestDeepPathIsFlaggedTruncated(t *testing.T) {
+	s := startSecurity(t, "", event.KindOpen)
+	deep := s.dir + strings.Repeat("/d", 60)
+	copyFile(t, "/etc/hostname", filepath.Join(deep, "deep-file"), 0o644)
+	copyFile(t, "/etc/hostname", filepath.Join(s.dir, "shallow-file"), 0o644)
+	s.sh("cat " + filepath.Join(deep, "deep-file") + " DIR/shallow-file >/dev/null")
+	s.barrier()
+	var sawDeep, sawShallow bool
+	s.rec.mu.Lock()
+	for _, e := range s.rec.evs {
+		if e.Kind != event.KindOpen || e.Process.Exe != "/usr/bin/cat" {
+			continue
+		}
+		switch f := e.File; {
+		case strings.HasSuffix(f.Path, "/d/d/deep-file"):
+			sawDeep = true
+			if !f.PathTruncated || f.Path == filepath.Join(deep, "deep-file") {
+				t.Errorf("deep open: path %q truncated %v; want the path cut at the root side, flagged", f.Path, f.PathTruncated)
+			}
+		case f.Path == filepath.Join(s.dir, "shallow-file"):
+			sawShallow = true
+			if f.PathTruncated {
+				t.Errorf("shallow open %q flagged truncated", f.Path)
+			}
+		}
+	}
+	s.rec.mu.Unlock()
+	if !sawDeep || !sawShallow {
+		t.Errorf("open events of cat: deep %v, shallow %v; want both", sawDeep, sawShallow)
+	}
+}

@@ -154,6 +154,10 @@ type File struct {
 	// (its old name), chmod-ed or chown-ed, the link created (link,
 	// symlink), or the mount point (mount). Absolute.
 	Path string `json:"path"`
+	// PathTruncated is true when Path (or NewPath, Target) lost its
+	// leading directories: the file lies deeper than the kernel's walk
+	// goes, or the path was longer than its buffer.
+	PathTruncated bool `json:"path_truncated,omitempty"`
 	// NewPath is where a rename moved the file.
 	NewPath string `json:"new_path,omitempty"`
 	// Target is what a link or symlink points to: for link the existing

@@ -147,7 +147,7 @@ func TestActivationMatchesJSON(t *testing.T) {
 		{Kind: event.KindExit, Exit: &event.Exit{ExitCode: 1, Signal: 9, CoreDumped: true, DurationNs: 5}},
 		{Kind: event.KindFork, Fork: &event.Fork{ChildPID: 9}},
 		{Kind: event.KindHTTP, HTTP: &event.HTTP{Side: "server", Method: "GET", Path: "/", Status: 200, Host: "h", TraceID: "t", SpanID: "s", ParentSpanID: "p", Local: *ep, Peer: *ep}},
-		{Kind: event.KindChmod, File: &event.File{Path: "/p", NewPath: "/n", Target: "/t", Flags: []string{"O_TRUNC"}, Access: "write", Created: true, Mode: &m, UID: &u, GID: &i, Dir: true, Source: "s", FSType: "ext4", Result: u}},
+		{Kind: event.KindChmod, File: &event.File{Path: "/p", PathTruncated: true, NewPath: "/n", Target: "/t", Flags: []string{"O_TRUNC"}, Access: "write", Created: true, Mode: &m, UID: &u, GID: &i, Dir: true, Source: "s", FSType: "ext4", Result: u}},
 		{Kind: event.KindConnect, Net: &event.Net{Family: "AF_INET6", Type: "SOCK_STREAM", Protocol: 6, Local: ep, Peer: ep, FD: 3, NewFD: &i, Result: i}},
 		{Kind: event.KindPtrace, Priv: &event.Priv{Syscall: "ptrace", IDs: []int64{0, -1}, Effective: []string{"CAP_X"}, Permitted: []string{}, Inheritable: []string{"a"}, Request: "PTRACE_ATTACH", TargetPID: 3, Name: "n", Path: "/p", Cmd: "c", Flags: []string{"f"}, Result: i}},
 		{Kind: event.KindAlert, Alert: &event.Alert{Rule: "r", Severity: "low", Action: "alert", Tags: []string{"t"}, Description: "d", Event: base}},

@@ -69,6 +69,7 @@ func Decode(raw []byte, clock bpfrt.Clock, out *Record) error {
 	path2 := string(data[:path2Len])
 	data = data[path2Len:]
 	f.Result = ret
+	f.PathTruncated = fflags&fileFileFlagsFILE_PATH_TRUNCATED != 0
 
 	switch kind {
 	case event.KindOpen:

@@ -68,15 +68,17 @@ func TestDecode(t *testing.T) {
 	}
 	f := r.Event.File
 	if r.Event.Kind != event.KindOpen || f.Path != "/etc/x" || f.Access != "write" || !f.Created || f.Result != 3 ||
-		f.Mode == nil || *f.Mode != 0o640 || r.Rules != 0b101 || r.Flags != bpfpolicy.FlagKilled || r.Event.Process.PID != 42 {
+		f.Mode == nil || *f.Mode != 0o640 || r.Rules != 0b101 || r.Flags != bpfpolicy.FlagKilled || r.Event.Process.PID != 42 ||
+		f.PathTruncated {
 		t.Errorf("open: %+v %+v", r, f)
 	}
 	if want := []string{"O_WRONLY", "O_CREAT", "O_TRUNC"}; len(f.Flags) != 3 || f.Flags[0] != want[0] || f.Flags[2] != want[2] {
 		t.Errorf("flags %v, want %v", f.Flags, want)
 	}
 
-	raw = record(event.KindRename, 0, 0, 0, 0, "/a", "/b")
-	if err := Decode(raw, bpfrt.Clock{}, &r); err != nil || r.Event.File.NewPath != "/b" || r.Event.File.Path != "/a" {
+	raw = record(event.KindRename, 0, 0, 0, uint8(fileFileFlagsFILE_PATH_TRUNCATED), "/a", "/b")
+	if err := Decode(raw, bpfrt.Clock{}, &r); err != nil || r.Event.File.NewPath != "/b" || r.Event.File.Path != "/a" ||
+		!r.Event.File.PathTruncated {
 		t.Errorf("rename: %v %+v", err, r.Event.File)
 	}
 	raw = record(event.KindMount, 4096, 0, -1, 0, "/mnt", "", "none", "cgroup")

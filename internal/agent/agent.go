@@ -146,6 +146,7 @@ func New(opts Options) (*Agent, error) {
 			a.closePolicy()
 			return nil, err
 		}
+		a.metrics.compatExits = a.syscalls.CompatExits
 	}
 	// Attach first, seed second: a process that starts in between is then
 	// seen by both, never by neither.

@@ -32,6 +32,8 @@ type selfMetrics struct {
 	classified    func() (http1, other uint64, err error)
 	connsDesc     *prometheus.Desc
 	parseDesc     *prometheus.Desc
+	unseenDesc    *prometheus.Desc
+	compatExits   func() (uint64, error) // nil without the syscall dispatcher
 }
 
 func newSelfMetrics(log *slog.Logger) *selfMetrics {
@@ -54,6 +56,8 @@ func newSelfMetrics(log *slog.Logger) *selfMetrics {
 			"TCP connections classified by their first bytes: http1 is captured, other (TLS, databases, malformed) is not.", []string{"protocol"}, nil),
 		parseDesc: prometheus.NewDesc("vigil_http_parse_errors_total",
 			"Problems met assembling HTTP exchanges, counted when the connection ends.", []string{"reason"}, nil),
+		unseenDesc: prometheus.NewDesc("vigil_syscalls_unseen_total",
+			"Syscalls the syscall sensors could not look at, by reason (compat: a 32-bit call).", []string{"reason"}, nil),
 	}
 	for _, k := range event.AllKinds {
 		m.events[k] = new(atomic.Uint64)
@@ -83,6 +87,7 @@ func (m *selfMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.procDesc
 	ch <- m.connsDesc
 	ch <- m.parseDesc
+	ch <- m.unseenDesc
 }
 
 func (m *selfMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -124,6 +129,13 @@ func (m *selfMetrics) Collect(ch chan<- prometheus.Metric) {
 		} else {
 			ch <- prometheus.MustNewConstMetric(m.connsDesc, prometheus.CounterValue, float64(h1), "http1")
 			ch <- prometheus.MustNewConstMetric(m.connsDesc, prometheus.CounterValue, float64(other), "other")
+		}
+	}
+	if m.compatExits != nil {
+		if n, err := m.compatExits(); err != nil {
+			m.log.Warn("reading the compat syscall counter", "error", err)
+		} else {
+			ch <- prometheus.MustNewConstMetric(m.unseenDesc, prometheus.CounterValue, float64(n), "compat")
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(m.buildInfoDesc, prometheus.GaugeValue, 1, version.Version, version.Commit(), runtime.Version())

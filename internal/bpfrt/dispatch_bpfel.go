@@ -16,6 +16,7 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	dispatchMapCompatExits      = "compat_exits"
 	dispatchMapSysExitObserve   = "sys_exit_observe"
 	dispatchMapSysExitSecure    = "sys_exit_secure"
 	dispatchProgSysExitDispatch = "sys_exit_dispatch"
@@ -70,6 +71,7 @@ type dispatchProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dispatchMapSpecs struct {
+	CompatExits    *ebpf.MapSpec `ebpf:"compat_exits"`
 	SysExitObserve *ebpf.MapSpec `ebpf:"sys_exit_observe"`
 	SysExitSecure  *ebpf.MapSpec `ebpf:"sys_exit_secure"`
 }
@@ -100,12 +102,14 @@ func (o *dispatchObjects) Close() error {
 //
 // It can be passed to loadDispatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dispatchMaps struct {
+	CompatExits    *ebpf.Map `ebpf:"compat_exits"`
 	SysExitObserve *ebpf.Map `ebpf:"sys_exit_observe"`
 	SysExitSecure  *ebpf.Map `ebpf:"sys_exit_secure"`
 }
 
 func (m *dispatchMaps) Close() error {
 	return _DispatchClose(
+		m.CompatExits,
 		m.SysExitObserve,
 		m.SysExitSecure,
 	)

@@ -108,6 +108,20 @@ func (s *Syscalls) Set(stage Stage, name string, prog *ebpf.Program) (interface{
 	return &syscallHook{s: s, sl: sl}, nil
 }
 
+// CompatExits counts the exits of 32-bit (compat) syscalls the dispatcher
+// passed over since it was loaded: their numbers are another table's, and
+// no sensor program reads their registers, so 32-bit programs on the node
+// are not seen by the syscall sensors (nor by the kernel's syscall
+// tracepoints, which skip them too).
+func (s *Syscalls) CompatExits() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.coll == nil {
+		return 0, errors.New("syscall dispatcher is closed")
+	}
+	return SumPerCPU(s.coll.Maps["compat_exits"], 0)
+}
+
 // ErrNoSyscall says the architecture has no syscall of that name.
 var ErrNoSyscall = errors.New("no such syscall on this architecture")
 

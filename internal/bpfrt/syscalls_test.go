@@ -3,6 +3,9 @@ package bpfrt
 import (
 	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -27,11 +30,17 @@ func counter(t *testing.T) *ebpf.Map {
 // then, when next is set, tail-calls next[nr] as an observe program does.
 func stageProgram(t *testing.T, counts *ebpf.Map, slot int32, next *ebpf.Map, nr uint32) *ebpf.Program {
 	t.Helper()
+	return stageProgramFor(t, os.Getpid(), counts, slot, next, nr)
+}
+
+// stageProgramFor is stageProgram counting the calls of process pid.
+func stageProgramFor(t *testing.T, pid int, counts *ebpf.Map, slot int32, next *ebpf.Map, nr uint32) *ebpf.Program {
+	t.Helper()
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1), // ctx, for the tail call
 		asm.FnGetCurrentPidTgid.Call(),
 		asm.RSh.Imm(asm.R0, 32),
-		asm.JNE.Imm(asm.R0, int32(os.Getpid()), "next"),
+		asm.JNE.Imm(asm.R0, int32(pid), "next"),
 		asm.StoreImm(asm.RFP, -4, int64(slot), asm.Word),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, -4),
@@ -192,5 +201,84 @@ func TestAttachOptionalSyscall(t *testing.T) {
 	}
 	if sys.link != nil {
 		t.Fatal("dispatcher attached after the failed attach")
+	}
+}
+
+// A 32-bit syscall (int $0x80, which enters the kernel's compat path even
+// from a 64-bit process) runs no stage program and is counted.
+func TestSyscallsCountCompatExits(t *testing.T) {
+	bpftest.Require(t)
+	bpftest.NewLeakCheck(t)
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		bpftest.SkipOrFail(t, "gcc is needed to build a program making 32-bit syscalls")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "int80.c")
+	// eax 20 is getpid in the i386 table (getppid's 64-bit number, 110,
+	// is ia32 iopl): a harmless call either way.
+	if err := os.WriteFile(src, []byte(`#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+	int n = atoi(argv[1]);
+	char go;
+
+	if (read(0, &go, 1) != 1) /* until the test is ready */
+		return 2;
+	for (int i = 0; i < n; i++) {
+		int ret;
+		__asm__ volatile("int $0x80" : "=a"(ret) : "a"(20) : "memory");
+	}
+	return 0;
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "int80")
+	if out, err := exec.Command(gcc, "-O2", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v: %s", err, out)
+	}
+	sys, err := NewSyscalls()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close()
+	cmd := exec.Command(bin, "100")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// A secure program for the child's calls on the 64-bit slot that the
+	// i386 number 20 would select (x86_64's 20 is writev): it must not run.
+	counts := counter(t)
+	h, err := sys.Set(StageSecure, "writev", stageProgramFor(t, cmd.Process.Pid, counts, 1, nil, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	before, err := sys.CompatExits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin.Write([]byte{1})
+	if err := cmd.Wait(); err != nil {
+		if strings.Contains(err.Error(), "signal") {
+			t.Skipf("this kernel runs no 32-bit syscalls (no IA32 emulation): %v", err)
+		}
+		t.Fatalf("int80: %v", err)
+	}
+	after, err := sys.CompatExits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before < 100 {
+		t.Errorf("compat exits counted %d, want at least the 100 calls made", after-before)
+	}
+	if n := read(t, counts, 1); n != 0 {
+		t.Errorf("the writev program ran %d times for 32-bit getpid calls", n)
 	}
 }

@@ -376,6 +376,11 @@ func TestRunServesMetricsAndStopsClean(t *testing.T) {
 	if !strings.Contains(body, "vigil_build_info{") {
 		t.Error("no vigil_build_info")
 	}
+	// The dispatcher is attached (the HTTP and security sensors), so its
+	// count of 32-bit syscalls passed over is exported.
+	if !strings.Contains(body, `vigil_syscalls_unseen_total{reason="compat"} `) {
+		t.Error(`no vigil_syscalls_unseen_total{reason="compat"}`)
+	}
 	v.stop()
 }
 

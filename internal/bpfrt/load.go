@@ -1,5 +1,6 @@
 // Package bpfrt is the runtime every sensor shares: loading a collection
 // with load-time constants and pruned programs, a declarative attach table,
+// the syscall exit dispatcher every syscall hook goes through (Syscalls),
 // and the ring buffer reader that feeds a bounded queue with counters.
 package bpfrt
 

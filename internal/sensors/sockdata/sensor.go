@@ -40,7 +40,7 @@ type Options struct {
 var exitSyscalls = []string{
 	"read", "recvfrom", "readv", "recvmsg",
 	"write", "sendto", "writev", "sendmsg", "sendfile64",
-	"accept", "accept4", "connect", "close",
+	"accept", "accept4", "connect", "close", "dup2", "dup3",
 }
 
 func hooks() []bpfrt.Hook {

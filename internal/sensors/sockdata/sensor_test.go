@@ -357,10 +357,10 @@ func TestIPv6AndPythonServer(t *testing.T) {
 }
 
 // close(2) is seen at its exit, when the fd may already name another
-// socket. Replacing a tracked fd without close(2) (dup2 onto it) and then
-// connecting it is the reuse made deterministic: tracking the new socket
-// must end the old connection with its totals, and the final close must
-// end the new one, each under its own id.
+// socket; dup2 and dup3 can replace a tracked fd without any close(2).
+// Replacing one with dup3, then connecting it: the dup3 ends the old
+// connection with its totals, tracking the new socket starts another, and
+// the final close ends that one, each under its own id.
 func TestFdReusedBeforeCloseIsSeen(t *testing.T) {
 	c := startSensor(t)
 	port := goServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -399,10 +399,14 @@ func TestFdReusedBeforeCloseIsSeen(t *testing.T) {
 	fd := socket()
 	sent1, got1 := exchange(fd, "/first")
 	other := socket()
-	if err := unix.Dup3(other, fd, unix.O_CLOEXEC); err != nil { // the first socket goes, unseen
+	if err := unix.Dup3(other, fd, unix.O_CLOEXEC); err != nil { // the first socket goes, with no close(2)
 		t.Fatal(err)
 	}
 	unix.Close(other)
+	// dup3 over the tracked fd ended its connection, before any connect.
+	c.waitConn("the first connection's close at dup3", func(r Record) bool {
+		return r.Side == Client && r.Peer.Port == port && r.PID == uint32(os.Getpid()) && r.FD == uint32(fd)
+	}, func(_ []Record, closed *Record) bool { return closed != nil })
 	sent2, got2 := exchange(fd, "/second")
 	if err := unix.Close(fd); err != nil {
 		t.Fatal(err)

@@ -565,3 +565,21 @@ static __always_inline void close_exit(long ret)
 }
 
 OBSERVE(close, close_exit(EXIT_RET(ctx)))
+
+/* dup2 and dup3 over a tracked fd end its connection without a close(2);
+ * the fd (their return value) then holds another file. */
+static __always_inline void dup_exit(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct conn_key key = {.tgid = pid_tgid >> 32, .fd = ret};
+	struct conn *c;
+
+	if (ret < 0)
+		return;
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (c && (!c->sk || c->sk != (__u64)tcp_sock_of(key.fd)))
+		close_conn(&key, c);
+}
+
+OBSERVE(dup2, dup_exit(EXIT_RET(ctx)))
+OBSERVE(dup3, dup_exit(EXIT_RET(ctx)))

@@ -130,6 +130,8 @@ const (
 	sockdataProgExitAccept4    = "exit_accept4"
 	sockdataProgExitClose      = "exit_close"
 	sockdataProgExitConnect    = "exit_connect"
+	sockdataProgExitDup2       = "exit_dup2"
+	sockdataProgExitDup3       = "exit_dup3"
 	sockdataProgExitRead       = "exit_read"
 	sockdataProgExitReadv      = "exit_readv"
 	sockdataProgExitRecvfrom   = "exit_recvfrom"
@@ -199,6 +201,8 @@ type sockdataProgramSpecs struct {
 	ExitAccept4    *ebpf.ProgramSpec `ebpf:"exit_accept4"`
 	ExitClose      *ebpf.ProgramSpec `ebpf:"exit_close"`
 	ExitConnect    *ebpf.ProgramSpec `ebpf:"exit_connect"`
+	ExitDup2       *ebpf.ProgramSpec `ebpf:"exit_dup2"`
+	ExitDup3       *ebpf.ProgramSpec `ebpf:"exit_dup3"`
 	ExitRead       *ebpf.ProgramSpec `ebpf:"exit_read"`
 	ExitReadv      *ebpf.ProgramSpec `ebpf:"exit_readv"`
 	ExitRecvfrom   *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
@@ -311,6 +315,8 @@ type sockdataPrograms struct {
 	ExitAccept4    *ebpf.Program `ebpf:"exit_accept4"`
 	ExitClose      *ebpf.Program `ebpf:"exit_close"`
 	ExitConnect    *ebpf.Program `ebpf:"exit_connect"`
+	ExitDup2       *ebpf.Program `ebpf:"exit_dup2"`
+	ExitDup3       *ebpf.Program `ebpf:"exit_dup3"`
 	ExitRead       *ebpf.Program `ebpf:"exit_read"`
 	ExitReadv      *ebpf.Program `ebpf:"exit_readv"`
 	ExitRecvfrom   *ebpf.Program `ebpf:"exit_recvfrom"`
@@ -328,6 +334,8 @@ func (p *sockdataPrograms) Close() error {
 		p.ExitAccept4,
 		p.ExitClose,
 		p.ExitConnect,
+		p.ExitDup2,
+		p.ExitDup3,
 		p.ExitRead,
 		p.ExitReadv,
 		p.ExitRecvfrom,

@@ -5,10 +5,10 @@
  * by syscall number, into a program array per stage.
  *
  * Why not a tracepoint per syscall: the kernel releases a syscalls:sys_exit_*
- * perf event under one global mutex, after an RCU grace period each (40-80
- * ms here), so 40 of them took vigil 2-3 s to stop. A raw tracepoint link
- * detaches in under a millisecond and a program array entry in a few
- * microseconds. The price is the dispatcher itself on every syscall while
+ * perf event under one global mutex, after an RCU grace period each (60-80
+ * ms with rcu_expedited=0), so 40 of them took vigil 2-3 s to stop. A raw
+ * tracepoint link detaches in under a millisecond and an array entry in a
+ * few microseconds. The price is the dispatcher on every syscall while
  * any sensor is attached (~0.1 us here), against a cheaper path for the
  * hooked calls, which no longer build a perf trace record.
  *

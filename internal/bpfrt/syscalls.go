@@ -65,7 +65,12 @@ func NewSyscalls() (*Syscalls, error) {
 // Maps are the stage arrays, by name, for the MapReplacements of sensor
 // objects whose programs chain into a later stage.
 func (s *Syscalls) Maps() map[string]*ebpf.Map {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	out := make(map[string]*ebpf.Map, numStages)
+	if s.coll == nil {
+		return out // closed: a sensor loaded now gets arrays of its own, never filled
+	}
 	for _, name := range stageMaps {
 		out[name] = s.coll.Maps[name]
 	}

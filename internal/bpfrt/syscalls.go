@@ -69,7 +69,7 @@ func (s *Syscalls) Maps() map[string]*ebpf.Map {
 	defer s.mu.Unlock()
 	out := make(map[string]*ebpf.Map, numStages)
 	if s.coll == nil {
-		return out // closed: a sensor loaded now gets arrays of its own, never filled
+		return out // closed: Set refuses every hook too
 	}
 	for _, name := range stageMaps {
 		out[name] = s.coll.Maps[name]

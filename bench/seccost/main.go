@@ -294,21 +294,33 @@ func loopers(self, path string, n int, rate float64, d time.Duration) result {
 }
 
 // openLoop is the child: open and close path for the duration (at a rate
-// of opens per second, 0: unpaced), then print the count and the seconds
-// taken. The ns per operation it implies is meaningful only unpaced.
+// of opens per second, 0: unpaced). The ns per operation it implies is
+// meaningful only unpaced.
 func openLoop(args []string) {
-	d, err := time.ParseDuration(args[1])
-	benchkit.Check(err)
 	rate, err := strconv.ParseFloat(args[2], 64)
 	benchkit.Check(err)
-	const batch = 100
+	timedLoop(args[1], rate, 100, func() {
+		fd, err := syscall.Open(args[0], syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		benchkit.Check(err)
+		syscall.Close(fd)
+	})
+}
+
+// getppidLoop is the child: getppid(2) for the duration, unpaced.
+func getppidLoop(args []string) {
+	timedLoop(args[0], 0, 1000, func() { syscall.Getppid() })
+}
+
+// timedLoop runs op in batches for duration d (at rate ops/s, 0:
+// unpaced), then prints the count and the seconds taken.
+func timedLoop(d string, rate float64, batch int, op func()) {
+	dur, err := time.ParseDuration(d)
+	benchkit.Check(err)
 	start := time.Now()
 	var n int
-	for time.Since(start) < d {
+	for time.Since(start) < dur {
 		for range batch {
-			fd, err := syscall.Open(args[0], syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-			benchkit.Check(err)
-			syscall.Close(fd)
+			op()
 		}
 		n += batch
 		if rate > 0 {
@@ -328,23 +340,6 @@ func child(self string, args ...string) result {
 	var ops, secs float64
 	fmt.Sscan(string(out), &ops, &secs)
 	return result{ops: ops, elapsed: time.Duration(secs * 1e9), nsPerOp: secs * 1e9 / ops}
-}
-
-// getppidLoop is the child: getppid(2) for the duration, then print the
-// count and the seconds taken.
-func getppidLoop(args []string) {
-	d, err := time.ParseDuration(args[0])
-	benchkit.Check(err)
-	const batch = 1000
-	start := time.Now()
-	var n int
-	for time.Since(start) < d {
-		for range batch {
-			syscall.Getppid()
-		}
-		n += batch
-	}
-	fmt.Println(n, time.Since(start).Seconds())
 }
 
 // repeat runs a command again and again for d.

@@ -127,6 +127,17 @@ func (s *Syscalls) CompatExits() (uint64, error) {
 	return SumPerCPU(s.coll.Maps["compat_exits"], 0)
 }
 
+// SyscallExits is the attach table that runs exit_<name> at the exit of
+// each named syscall, in stage. Optional hooks are for syscalls not every
+// architecture has (x86_64's legacy open, rename, dup2, ...).
+func SyscallExits(stage Stage, optional bool, names ...string) []Hook {
+	out := make([]Hook, len(names))
+	for i, n := range names {
+		out[i] = Hook{Program: "exit_" + n, Kind: SyscallExit, Name: n, Stage: stage, Optional: optional}
+	}
+	return out
+}
+
 // ErrNoSyscall says the architecture has no syscall of that name.
 var ErrNoSyscall = errors.New("no such syscall on this architecture")
 

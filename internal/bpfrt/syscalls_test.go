@@ -15,6 +15,18 @@ import (
 	"github.com/vigil-dev/vigil/internal/bpftest"
 )
 
+// newSyscalls loads a dispatcher that the test's cleanup closes (before
+// a leak check registered earlier runs).
+func newSyscalls(t *testing.T) *Syscalls {
+	t.Helper()
+	sys, err := NewSyscalls()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sys.Close() })
+	return sys
+}
+
 // counter is an array of two uint64 counters: [0] observe, [1] secure.
 func counter(t *testing.T) *ebpf.Map {
 	t.Helper()
@@ -87,11 +99,7 @@ func listens(n int) {
 func TestSyscallsDispatchBothStages(t *testing.T) {
 	bpftest.Require(t)
 	leaks := bpftest.NewLeakCheck(t)
-	sys, err := NewSyscalls()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
+	sys := newSyscalls(t)
 	counts := counter(t)
 	nr := uint32(unix.SYS_LISTEN)
 	secure := stageProgram(t, counts, 1, nil, 0)
@@ -145,11 +153,7 @@ func TestSyscallsDispatchBothStages(t *testing.T) {
 func TestSyscallsRefusesBadSlots(t *testing.T) {
 	bpftest.Require(t)
 	bpftest.NewLeakCheck(t)
-	sys, err := NewSyscalls()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
+	sys := newSyscalls(t)
 	p := stageProgram(t, counter(t), 1, nil, 0)
 	if _, err := sys.Set(StageSecure, "no_such_call", p); !errors.Is(err, ErrNoSyscall) {
 		t.Fatalf("unknown syscall: %v, want ErrNoSyscall", err)
@@ -177,11 +181,7 @@ func TestSyscallsRefusesBadSlots(t *testing.T) {
 func TestAttachOptionalSyscall(t *testing.T) {
 	bpftest.Require(t)
 	bpftest.NewLeakCheck(t)
-	sys, err := NewSyscalls()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
+	sys := newSyscalls(t)
 	coll := &ebpf.Collection{Programs: map[string]*ebpf.Program{"p": stageProgram(t, counter(t), 1, nil, 0)}}
 	links, err := Attach(coll, []Hook{
 		{Program: "p", Kind: SyscallExit, Name: "listen", Stage: StageSecure},
@@ -239,11 +239,7 @@ int main(int argc, char **argv)
 	if out, err := exec.Command(gcc, "-O2", "-o", bin, src).CombinedOutput(); err != nil {
 		t.Fatalf("gcc: %v: %s", err, out)
 	}
-	sys, err := NewSyscalls()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
+	sys := newSyscalls(t)
 	cmd := exec.Command(bin, "100")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -35,11 +35,7 @@ type Options struct {
 // the secure stage. Legacy syscalls (open, unlink, ...) are optional, as
 // not every architecture has them.
 func exits(optional bool, names ...string) []bpfrt.Hook {
-	out := make([]bpfrt.Hook, len(names))
-	for i, n := range names {
-		out[i] = bpfrt.Hook{Program: "exit_" + n, Kind: bpfrt.SyscallExit, Name: n, Stage: bpfrt.StageSecure, Optional: optional}
-	}
-	return out
+	return bpfrt.SyscallExits(bpfrt.StageSecure, optional, names...)
 }
 
 // hooks is the attach table, by the kind of event the hooks report.

@@ -6,6 +6,7 @@ package network
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/cilium/ebpf"
 
@@ -33,10 +34,10 @@ type Options struct {
 	Syscalls *bpfrt.Syscalls
 }
 
-// exit hooks the exit of syscall name with its exit_<name> program, in
-// the secure stage.
-func exit(name string) bpfrt.Hook {
-	return bpfrt.Hook{Program: "exit_" + name, Kind: bpfrt.SyscallExit, Name: name, Stage: bpfrt.StageSecure}
+// exits hooks each syscall's exit with its exit_<name> program, in the
+// secure stage.
+func exits(names ...string) []bpfrt.Hook {
+	return bpfrt.SyscallExits(bpfrt.StageSecure, false, names...)
 }
 
 // hooks is the attach table, by the kind of event the hooks report: each
@@ -44,20 +45,18 @@ func exit(name string) bpfrt.Hook {
 func hooks(k event.Kind) []bpfrt.Hook {
 	switch k {
 	case event.KindConnect:
-		return []bpfrt.Hook{exit("connect")}
+		return exits("connect")
 	case event.KindBind:
-		return []bpfrt.Hook{exit("bind")}
+		return exits("bind")
 	case event.KindListen:
-		return []bpfrt.Hook{exit("listen")}
+		return exits("listen")
 	case event.KindAccept:
-		return []bpfrt.Hook{exit("accept"), exit("accept4")}
+		return exits("accept", "accept4")
 	case event.KindSocket:
-		return []bpfrt.Hook{exit("socket")}
+		return exits("socket")
 	case event.KindDup:
 		// dup2 is a legacy syscall some architectures lack.
-		dup2 := exit("dup2")
-		dup2.Optional = true
-		return []bpfrt.Hook{dup2, exit("dup3"), exit("dup")}
+		return slices.Concat(bpfrt.SyscallExits(bpfrt.StageSecure, true, "dup2"), exits("dup3", "dup"))
 	}
 	return nil
 }

@@ -30,35 +30,25 @@ type Options struct {
 	Syscalls *bpfrt.Syscalls
 }
 
-// calls hooks each syscall's exit with its exit_<name> program, in the
-// secure stage.
-func calls(optional bool, names ...string) []bpfrt.Hook {
-	out := make([]bpfrt.Hook, len(names))
-	for i, n := range names {
-		out[i] = bpfrt.Hook{Program: "exit_" + n, Kind: bpfrt.SyscallExit, Name: n, Stage: bpfrt.StageSecure, Optional: optional}
-	}
-	return out
-}
-
 // hooks is the attach table, by the kind of event the hooks report.
 func hooks(k event.Kind) []bpfrt.Hook {
 	switch k {
 	case event.KindSetuid:
-		return calls(false, "setuid", "setreuid", "setresuid", "setfsuid")
+		return bpfrt.SyscallExits(bpfrt.StageSecure, false, "setuid", "setreuid", "setresuid", "setfsuid")
 	case event.KindSetgid:
-		return calls(false, "setgid", "setregid", "setresgid", "setfsgid")
+		return bpfrt.SyscallExits(bpfrt.StageSecure, false, "setgid", "setregid", "setresgid", "setfsgid")
 	case event.KindCapset:
-		return calls(false, "capset")
+		return bpfrt.SyscallExits(bpfrt.StageSecure, false, "capset")
 	case event.KindPtrace:
-		return calls(false, "ptrace")
+		return bpfrt.SyscallExits(bpfrt.StageSecure, false, "ptrace")
 	case event.KindModule:
 		// Kernels built without module support have no such syscalls
 		// (and nothing to load).
-		return calls(true, "init_module", "finit_module")
+		return bpfrt.SyscallExits(bpfrt.StageSecure, true, "init_module", "finit_module")
 	case event.KindMemfd:
-		return calls(false, "memfd_create")
+		return bpfrt.SyscallExits(bpfrt.StageSecure, false, "memfd_create")
 	case event.KindBPF:
-		return calls(false, "bpf")
+		return bpfrt.SyscallExits(bpfrt.StageSecure, false, "bpf")
 	}
 	return nil
 }

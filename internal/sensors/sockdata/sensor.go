@@ -44,11 +44,7 @@ var exitSyscalls = []string{
 }
 
 func hooks() []bpfrt.Hook {
-	var hs []bpfrt.Hook
-	for _, sc := range exitSyscalls {
-		hs = append(hs, bpfrt.Hook{Program: "exit_" + sc, Kind: bpfrt.SyscallExit, Name: sc, Stage: bpfrt.StageObserve})
-	}
-	return hs
+	return bpfrt.SyscallExits(bpfrt.StageObserve, false, exitSyscalls...)
 }
 
 // Sensor is the loaded and attached socket data sensor.

@@ -544,24 +544,30 @@ static __always_inline void connect_exit(long ret)
 OBSERVE(connect, connect_exit(EXIT_RET(ctx)))
 
 /*
+ * end_replaced ends the connection tracked at fd once the fd no longer
+ * holds its socket. Connections seeded from /proc have no socket recorded
+ * (sk 0) and are ended too.
+ */
+static __always_inline void end_replaced(__u32 fd)
+{
+	struct conn_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
+	struct conn *c = bpf_map_lookup_elem(&conns, &key);
+
+	if (c && (!c->sk || c->sk != (__u64)tcp_sock_of(fd)))
+		close_conn(&key, c);
+}
+
+/*
  * close is seen at its exit, when the fd is already free: another thread
  * may have reused it by now. The connection ends unless the fd holds its
  * socket still; when a reuse was tracked first, track already ended it and
  * the entry is the new connection's, with the socket the fd holds. Linux
- * frees the fd even when close fails, except with EBADF. Connections
- * seeded from /proc have no socket recorded (sk 0), and are ended too.
+ * frees the fd even when close fails, except with EBADF.
  */
 static __always_inline void close_exit(long ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct conn_key key = {.tgid = pid_tgid >> 32, .fd = syscall_arg(0)};
-	struct conn *c;
-
-	if (ret == -EBADF)
-		return;
-	c = bpf_map_lookup_elem(&conns, &key);
-	if (c && (!c->sk || c->sk != (__u64)tcp_sock_of(key.fd)))
-		close_conn(&key, c);
+	if (ret != -EBADF)
+		end_replaced(syscall_arg(0));
 }
 
 OBSERVE(close, close_exit(EXIT_RET(ctx)))
@@ -570,15 +576,8 @@ OBSERVE(close, close_exit(EXIT_RET(ctx)))
  * the fd (their return value) then holds another file. */
 static __always_inline void dup_exit(long ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct conn_key key = {.tgid = pid_tgid >> 32, .fd = ret};
-	struct conn *c;
-
-	if (ret < 0)
-		return;
-	c = bpf_map_lookup_elem(&conns, &key);
-	if (c && (!c->sk || c->sk != (__u64)tcp_sock_of(key.fd)))
-		close_conn(&key, c);
+	if (ret >= 0)
+		end_replaced(ret);
 }
 
 OBSERVE(dup2, dup_exit(EXIT_RET(ctx)))

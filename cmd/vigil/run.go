@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/pprof"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -137,8 +138,9 @@ const alertQueue = 8192
 
 // alertSink writes alerts, and only alerts, as JSON lines to the alerts
 // file (appended) or to stdout, from a goroutine of its own: a stdout
-// nobody reads must not stall the agent. Close flushes and closes it.
-func alertSink(path string, stdout io.Writer) (*export.QueuedWriter, func() error, error) {
+// nobody reads must not stall the agent, nor its exit. The close function
+// flushes what is queued until ctx ends, then closes the file.
+func alertSink(path string, stdout io.Writer) (*export.QueuedWriter, func(context.Context) error, error) {
 	out, closeOut := stdout, func() error { return nil }
 	if path != "" && path != "-" {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
@@ -148,11 +150,44 @@ func alertSink(path string, stdout io.Writer) (*export.QueuedWriter, func() erro
 		out, closeOut = f, f.Close
 	}
 	w := export.NewQueuedWriter(out, alertQueue, func(ev *event.Event) bool { return ev.Kind == event.KindAlert })
-	return w, func() error { w.Close(); return closeOut() }, nil
+	return w, func(ctx context.Context) error {
+		return errors.Join(w.Close(ctx), closeOut())
+	}, nil
+}
+
+// stopBudget is how long vigil gives itself from SIGTERM to exit: the 2 s
+// the CLI contract promises, less a margin for the process's own exit.
+const stopBudget = 1800 * time.Millisecond
+
+// shutdown hands the steps of the shutdown their contexts, so that together
+// they cannot outlast stopBudget: whatever is still unwritten then (alerts
+// to a reader that stopped reading, spans to a receiver that hangs) is
+// counted and logged, not waited for.
+type shutdown struct {
+	once     sync.Once
+	deadline time.Time
+}
+
+// begin starts the budget; later calls do nothing.
+func (s *shutdown) begin() {
+	s.once.Do(func() { s.deadline = time.Now().Add(stopBudget) })
+}
+
+// step returns the context of one step: it ends after at most limit, and
+// no later than the budget. A step taken before begin starts the budget.
+func (s *shutdown) step(limit time.Duration) (context.Context, context.CancelFunc) {
+	s.begin()
+	d := time.Now().Add(limit)
+	if s.deadline.Before(d) {
+		d = s.deadline
+	}
+	return context.WithDeadline(context.Background(), d)
 }
 
 func runAgent(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	log := slog.Default()
+	var stopping shutdown
+	context.AfterFunc(ctx, stopping.begin)
 	opts := agent.Options{
 		Logger:      log,
 		ExcludeSelf: true,
@@ -167,14 +202,17 @@ func runAgent(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	}
 	var alerts *export.QueuedWriter
 	if prog != nil {
-		var closeAlerts func() error
+		var closeAlerts func(context.Context) error
 		alerts, closeAlerts, err = alertSink(cfg.Alerts.File, stdout)
 		if err != nil {
 			return err
 		}
 		defer func() {
-			if err := closeAlerts(); err != nil {
-				log.Warn("closing the alerts file", "error", err)
+			// The last step: it has what is left of the budget.
+			c, cancel := stopping.step(stopBudget)
+			defer cancel()
+			if err := closeAlerts(c); err != nil {
+				log.Warn("closing the alert output", "error", err)
 			}
 		}()
 		opts.Security = &agent.SecurityOptions{Program: prog}
@@ -206,7 +244,7 @@ func runAgent(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		defer func() {
 			// Part of the 2 s SIGTERM budget: what cannot be sent in
 			// time is lost, and logged.
-			c, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+			c, cancel := stopping.step(400 * time.Millisecond)
 			defer cancel()
 			if err := spans.Close(c); err != nil {
 				log.Warn("closing OTLP trace exporter", "error", err)
@@ -243,7 +281,7 @@ func runAgent(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 			return err
 		}
 		defer func() {
-			c, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			c, cancel := stopping.step(300 * time.Millisecond)
 			defer cancel()
 			if err := pushed.Close(c); err != nil {
 				log.Warn("closing OTLP metric exporter", "error", err)
@@ -288,7 +326,7 @@ func runAgent(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		stop()
 		<-runErr // the agent detaches before its kernel objects are closed
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	shutdownCtx, cancel := stopping.step(500 * time.Millisecond)
 	defer cancel()
 	if serr := srv.Shutdown(shutdownCtx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		log.Warn("http server shutdown", "error", serr)

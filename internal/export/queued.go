@@ -1,10 +1,12 @@
 package export
 
 import (
-	"bufio"
+	"context"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/vigil-dev/vigil/internal/event"
 )
@@ -12,18 +14,26 @@ import (
 // QueuedWriter writes events as JSON lines from a goroutine of its own, so
 // that a slow reader (a stdout pipe nobody drains, a full disk) never holds
 // up the agent's pipeline: events are encoded at once and queued, and when
-// the queue is full they are dropped and counted.
+// the queue is full they are dropped and counted. Nor does such a reader
+// hold up the agent's exit: Close gives up when its context ends.
 type QueuedWriter struct {
 	keep    func(*event.Event) bool
 	ch      chan []byte
 	done    chan struct{}
 	dropped atomic.Uint64
+	// unwritten counts the lines queued or being written: those Close
+	// reports when it gives up.
+	unwritten atomic.Int64
 
 	mu  sync.Mutex
 	err error
 
 	closeOnce sync.Once
 }
+
+// maxWrite bounds one write(2): lines queued meanwhile are written in
+// bursts of up to this many bytes.
+const maxWrite = 64 << 10
 
 // NewQueuedWriter writes the events keep accepts to w, holding at most
 // capacity lines that are not written yet. Close stops it.
@@ -45,9 +55,11 @@ func (q *QueuedWriter) Handle(ev *event.Event) {
 		q.fail(err)
 		return
 	}
+	q.unwritten.Add(1)
 	select {
 	case q.ch <- append(b, '\n'):
 	default:
+		q.unwritten.Add(-1)
 		q.dropped.Add(1)
 	}
 }
@@ -55,24 +67,35 @@ func (q *QueuedWriter) Handle(ev *event.Event) {
 // run writes lines out, one write(2) per burst rather than per line.
 func (q *QueuedWriter) run(w io.Writer) {
 	defer close(q.done)
-	bw := bufio.NewWriterSize(w, 64<<10)
-	pending := uint64(0) // buffered, not yet flushed
+	buf := make([]byte, 0, maxWrite)
+	lines := int64(0) // in buf
+	flush := func() {
+		if lines == 0 {
+			return
+		}
+		if _, err := w.Write(buf); err != nil {
+			q.fail(err)
+			q.dropped.Add(uint64(lines))
+		}
+		q.unwritten.Add(-lines)
+		buf, lines = buf[:0], 0
+	}
 	for line := range q.ch {
 		if q.Err() != nil {
+			q.unwritten.Add(-1)
 			q.dropped.Add(1)
 			continue
 		}
-		bw.Write(line) // errors surface at Flush
-		pending++
-		if len(q.ch) > 0 {
-			continue
+		if len(buf) > 0 && len(buf)+len(line) > maxWrite {
+			flush()
 		}
-		if err := bw.Flush(); err != nil {
-			q.fail(err)
-			q.dropped.Add(pending)
+		buf = append(buf, line...)
+		lines++
+		if len(q.ch) == 0 {
+			flush()
 		}
-		pending = 0
 	}
+	flush()
 }
 
 func (q *QueuedWriter) fail(err error) {
@@ -91,12 +114,43 @@ func (q *QueuedWriter) Err() error {
 	return q.err
 }
 
-// Dropped counts the lines not written: queue full, or after an error.
+// Dropped counts the lines not written: queue full, after an error, or
+// abandoned by Close.
 func (q *QueuedWriter) Dropped() uint64 { return q.dropped.Load() }
 
-// Close writes out what is queued and stops. Handle must not be called
-// after it.
-func (q *QueuedWriter) Close() {
+// stallTimeout is how long Close waits for a write that makes no progress.
+const stallTimeout = 250 * time.Millisecond
+
+// Close writes out what is queued and stops. It gives up when ctx ends, or
+// when no line has been written for stallTimeout (a reader that stopped
+// reading), and then returns an error saying how many lines were not
+// written (the one being written may have gone out in part) and counts them
+// as dropped; the writing goroutine is left blocked in its write until the
+// process exits. Handle must not be called after Close.
+func (q *QueuedWriter) Close(ctx context.Context) error {
 	q.closeOnce.Do(func() { close(q.ch) })
-	<-q.done
+	tick := time.NewTicker(stallTimeout / 5)
+	defer tick.Stop()
+	last, lastChange := q.unwritten.Load(), time.Now()
+	for {
+		select {
+		case <-q.done:
+			return nil
+		case <-ctx.Done():
+			return q.abandon(context.Cause(ctx))
+		case now := <-tick.C:
+			if n := q.unwritten.Load(); n != last {
+				last, lastChange = n, now
+			} else if now.Sub(lastChange) >= stallTimeout {
+				return q.abandon(fmt.Errorf("no line written for %v", stallTimeout))
+			}
+		}
+	}
+}
+
+// abandon counts what is left unwritten as dropped.
+func (q *QueuedWriter) abandon(why error) error {
+	n := q.unwritten.Load()
+	q.dropped.Add(uint64(n))
+	return fmt.Errorf("%d lines not written, or only in part: the reader is not keeping up: %w", n, why)
 }

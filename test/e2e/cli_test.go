@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -55,15 +56,56 @@ func TestMain(m *testing.M) {
 type vigilProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	stdout *bufio.Scanner
-	stderr *lineLog
-	progs  []ebpf.ProgramID
+	stdout *bufio.Scanner // lines of stdoutR
+	// stdoutR is the read end of vigil's stdout, a pipe of the test's own
+	// (not exec's StdoutPipe, which Wait closes): what vigil wrote can be
+	// read after it exited.
+	stdoutR *os.File
+	stderr  *lineLog
+	progs   []ebpf.ProgramID
 }
 
-// lineLog collects stderr lines and signals when one contains a string.
+// lineLog collects every stderr line, so that vigil never blocks on a full
+// stderr pipe, and lets a test wait for one containing a string.
 type lineLog struct {
-	lines chan string
-	all   []string
+	mu     sync.Mutex
+	all    []string
+	closed bool          // the pipe reached EOF
+	added  chan struct{} // receives after each line and at EOF
+}
+
+func (l *lineLog) collect(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		l.mu.Lock()
+		l.all = append(l.all, sc.Text())
+		l.mu.Unlock()
+		l.notify()
+	}
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.notify()
+}
+
+func (l *lineLog) notify() {
+	select {
+	case l.added <- struct{}{}:
+	default:
+	}
+}
+
+// lines returns the lines so far and whether stderr is closed.
+func (l *lineLog) lines() ([]string, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.all), l.closed
+}
+
+func (l *lineLog) String() string {
+	all, _ := l.lines()
+	return strings.Join(all, "\n")
 }
 
 func startVigil(t *testing.T, readyLine string, args ...string) *vigilProc {
@@ -78,26 +120,24 @@ func startVigilEnv(t *testing.T, env []string, readyLine string, args ...string)
 	bpftest.Require(t)
 	cmd := exec.Command(vigilBin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.StdoutPipe()
+	out, outW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { out.Close() })
+	cmd.Stdout = outW
 	errPipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	outW.Close() // vigil has its copy: EOF comes when it exits
+	if err != nil {
 		t.Fatal(err)
 	}
-	v := &vigilProc{t: t, cmd: cmd, stdout: bufio.NewScanner(out), stderr: &lineLog{lines: make(chan string, 1024)}}
+	v := &vigilProc{t: t, cmd: cmd, stdout: bufio.NewScanner(out), stdoutR: out, stderr: &lineLog{added: make(chan struct{}, 1)}}
 	v.stdout.Buffer(make([]byte, 1<<20), 1<<20)
-	go func() {
-		sc := bufio.NewScanner(errPipe)
-		for sc.Scan() {
-			v.stderr.lines <- sc.Text()
-		}
-		close(v.stderr.lines)
-	}()
+	go v.stderr.collect(errPipe)
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
@@ -106,21 +146,21 @@ func startVigilEnv(t *testing.T, env []string, readyLine string, args ...string)
 	})
 	deadline := time.After(15 * time.Second)
 	for {
+		all, closed := v.stderr.lines()
+		if slices.ContainsFunc(all, func(l string) bool { return strings.Contains(l, readyLine) }) {
+			v.progs = programsOf(t, cmd.Process.Pid)
+			if len(v.progs) == 0 {
+				t.Fatalf("vigil is ready but holds no BPF program")
+			}
+			return v
+		}
+		if closed {
+			t.Fatalf("vigil %v exited before %q; stderr: %s", args, readyLine, v.stderr)
+		}
 		select {
-		case l, ok := <-v.stderr.lines:
-			if !ok {
-				t.Fatalf("vigil %v exited before %q; stderr: %s", args, readyLine, strings.Join(v.stderr.all, "\n"))
-			}
-			v.stderr.all = append(v.stderr.all, l)
-			if strings.Contains(l, readyLine) {
-				v.progs = programsOf(t, cmd.Process.Pid)
-				if len(v.progs) == 0 {
-					t.Fatalf("vigil is ready but holds no BPF program")
-				}
-				return v
-			}
+		case <-v.stderr.added:
 		case <-deadline:
-			t.Fatalf("vigil %v: no %q within 15s; stderr: %s", args, readyLine, strings.Join(v.stderr.all, "\n"))
+			t.Fatalf("vigil %v: no %q within 15s; stderr: %s", args, readyLine, v.stderr)
 		}
 	}
 }
@@ -139,10 +179,19 @@ func (v *vigilProc) stop() {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("vigil after SIGTERM: %v; stderr: %s", err, strings.Join(v.stderr.all, "\n"))
+			t.Errorf("vigil after SIGTERM: %v; stderr: %s", err, v.stderr)
 		}
 	case <-time.After(2 * time.Second):
-		t.Fatalf("vigil did not exit within 2s of SIGTERM")
+		// SIGQUIT makes the Go runtime print every goroutine's stack:
+		// what the shutdown is waiting for.
+		v.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			v.cmd.Process.Kill()
+			<-done
+		}
+		t.Fatalf("vigil did not exit within 2s of SIGTERM; stderr, with the stacks of its goroutines:\n%s", stuckSummary(v.stderr))
 	}
 	t.Logf("vigil exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
 	deadline := time.Now().Add(2 * time.Second)
@@ -160,6 +209,40 @@ func (v *vigilProc) stop() {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+}
+
+// stuckSummary keeps vigil's log lines and, of the goroutine dump SIGQUIT
+// printed, each goroutine's state and innermost frames: enough to see what
+// a shutdown waits for without pages of runtime frames.
+func stuckSummary(l *lineLog) string {
+	all, _ := l.lines()
+	var out []string
+	inStack := false  // after a "goroutine N [state]:" line, before the blank line that ends its stack
+	kept := 0         // frames kept of this stack
+	keepFile := false // the frame above was kept: keep its file:line too
+	for _, line := range all {
+		switch {
+		case strings.HasPrefix(line, "goroutine "):
+			out = append(out, line)
+			inStack, kept = true, 0
+		case !inStack:
+			out = append(out, line) // a log line
+		case line == "":
+			inStack = false
+		case strings.HasPrefix(line, "\t"):
+			if keepFile {
+				out = append(out, line)
+			}
+		default: // a frame's function
+			runtime := strings.HasPrefix(line, "runtime.") || strings.HasPrefix(line, "internal/runtime/")
+			keepFile = kept < 4 && !runtime
+			if keepFile {
+				out = append(out, line)
+				kept++
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // programsOf lists the BPF program ids process pid holds.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -398,4 +399,93 @@ func TestTraceAlertsFromARulesFile(t *testing.T) {
 		t.Errorf("unlinks %v: the unwatched file's unlink is an event too", unlinks)
 	}
 	v.stop()
+}
+
+// TestRunStopsWhileNobodyReadsItsAlerts: alerts go to a stdout pipe nobody
+// reads, far more than the pipe holds. vigil keeps counting, still exits
+// within 2 s of SIGTERM, and says how many alerts it could not write: every
+// alert is either in the pipe or in that count.
+func TestRunStopsWhileNobodyReadsItsAlerts(t *testing.T) {
+	bpftest.Require(t)
+	dir, err := os.MkdirTemp("/var/lib", "vigil-e2e-stuck-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	watched := filepath.Join(dir, "watched")
+	os.WriteFile(watched, []byte("x"), 0o644)
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte(`rules:
+  - name: watched-open
+    description: something opened the watched file
+    severity: low
+    events: [open]
+    match:
+      path: {exact: [`+watched+`]}
+`), 0o644)
+	addr := freePort(t)
+	v := startVigil(t, "vigil running", "run", "--listen", addr, "--no-default-rules", "--rules", rules)
+
+	const n = 3000
+	loop := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do : < %s; i=$((i+1)); done`, n, watched)
+	if out, err := exec.Command("/bin/sh", "-c", loop).CombinedOutput(); err != nil {
+		t.Fatalf("open loop: %v: %s", err, out)
+	}
+	series := `vigil_alerts_total{action="alert",rule="watched-open",severity="low"}`
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		_, body = httpGet(t, "http://"+addr+"/metrics")
+		if strings.Contains(body, series+" ") && metricValue(t, body, series) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alerts raised: %s", grepLines(body, "watched-open"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	queueDropped := int(metricValue(t, body, `vigil_events_dropped_total{stage="alerts"}`))
+
+	v.stop()
+
+	// What the pipe holds: whole lines, and perhaps the start of one.
+	out, err := io.ReadAll(v.stdoutR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	written, shortest := 0, len(out)
+	for _, l := range strings.SplitAfter(string(out), "\n") {
+		if strings.HasSuffix(l, "\n") {
+			written++
+			shortest = min(shortest, len(l))
+		}
+	}
+	var notWritten int
+	for _, l := range strings.Split(v.stderr.String(), "\n") {
+		if strings.Contains(l, "closing the alert output") {
+			if _, err := fmt.Sscanf(l[strings.Index(l, `error="`)+len(`error="`):], "%d lines not written", &notWritten); err != nil {
+				t.Fatalf("warning %q: %v", l, err)
+			}
+		}
+	}
+	if written >= n || notWritten == 0 {
+		t.Fatalf("%d alerts in the pipe, %d reported not written, of %d: the pipe should have filled", written, notWritten, n)
+	}
+	// The write vigil was blocked in may have put some of its lines in the
+	// pipe: those are in both counts, and there are at most a write's
+	// worth (64 KiB) of them.
+	accounted := written + notWritten + queueDropped
+	if accounted < n || accounted-n > 64<<10/shortest+1 {
+		t.Errorf("%d alerts in the pipe + %d reported not written + %d dropped from the queue, of %d", written, notWritten, queueDropped, n)
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -149,7 +149,7 @@ func alertSink(path string, stdout io.Writer) (*export.QueuedWriter, func(contex
 		}
 		out, closeOut = f, f.Close
 	}
-	w := export.NewQueuedWriter(out, alertQueue, func(ev *event.Event) bool { return ev.Kind == event.KindAlert })
+	w := export.NewQueuedWriter(out, alertQueue, func(ev *event.Event) bool { return ev.Kind == event.KindAlert }, export.JSONLine)
 	return w, func(ctx context.Context) error {
 		return errors.Join(w.Close(ctx), closeOut())
 	}, nil

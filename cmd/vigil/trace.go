@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -39,7 +42,9 @@ exactly one JSON object per line (the event contract in docs/events.md).
 Kinds: ` + strings.Join(kindNames(), ", ") + `.
 Without --kind: exec, exit, fork, http and alert. Alerts come from the
 built-in rules and any --rules files; file, network and privilege kinds
-stream every such event on the node.`,
+stream every such event on the node. Up to 16384 events wait for a slow
+output; beyond, and at exit for an output that stopped reading, events are
+dropped and their number printed on stderr.`,
 		Example: `  vigil trace --kind exec,exit
   vigil trace --json --comm nginx
   vigil trace --kind alert --rules my-rules.yaml
@@ -51,10 +56,17 @@ stream every such event on the node.`,
 			if err != nil {
 				return err
 			}
-			w := export.NewWriter(cmd.OutOrStdout(), f.json)
+			// Events are written from a goroutine of their own, as alerts
+			// are by vigil run: an output that stops reading (a paused
+			// pager) costs events, counted, never the exit.
+			encode := export.TextLine
+			if f.json {
+				encode = export.JSONLine
+			}
+			w := export.NewQueuedWriter(cmd.OutOrStdout(), traceQueue, filter, encode)
 			opts := agent.Options{
 				ExcludeSelf: true,
-				Sinks:       []agent.Sink{&filteredWriter{w, filter}},
+				Sinks:       []agent.Sink{w},
 			}
 			kinds := defaultTraceKinds
 			if len(f.kinds) > 0 {
@@ -86,14 +98,21 @@ stream every such event on the node.`,
 			}
 			a, err := agent.New(opts)
 			if err != nil {
+				w.Close(context.Background())
 				return err
 			}
 			defer a.Close()
 			fmt.Fprintln(os.Stderr, "vigil: tracing; Ctrl-C to stop")
-			if err := a.Run(cmd.Context()); err != nil {
-				return err
+			runErr := a.Run(cmd.Context())
+			c, cancel := context.WithTimeout(context.Background(), traceCloseTimeout)
+			defer cancel()
+			if err := w.Close(c); err != nil {
+				fmt.Fprintln(os.Stderr, "vigil: at exit:", err)
 			}
-			return w.Err()
+			if n := w.Dropped(); n > 0 {
+				fmt.Fprintf(os.Stderr, "vigil: %d events not written in all: the output did not keep up\n", n)
+			}
+			return errors.Join(runErr, w.Err())
 		},
 	}
 	cmd.Flags().BoolVar(&f.json, "json", false, "one JSON object per line")
@@ -106,19 +125,13 @@ stream every such event on the node.`,
 	return cmd
 }
 
-// filteredWriter writes the events the trace flags let through.
-type filteredWriter struct {
-	w    *export.Writer
-	keep func(*event.Event) bool
-}
+// traceQueue bounds the events waiting to be written out: a few seconds
+// of a busy node.
+const traceQueue = 16384
 
-func (f *filteredWriter) Handle(ev *event.Event) {
-	if f.keep(ev) {
-		f.w.Handle(ev)
-	}
-}
-
-func (f *filteredWriter) Flush() { f.w.Flush() }
+// traceCloseTimeout bounds writing out what is queued at exit; the agent's
+// own shutdown takes at most 1.5 s of the 2 s contract.
+const traceCloseTimeout = 400 * time.Millisecond
 
 func kindNames() []string {
 	names := make([]string, len(event.AllKinds))

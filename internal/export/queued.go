@@ -11,13 +11,14 @@ import (
 	"github.com/vigil-dev/vigil/internal/event"
 )
 
-// QueuedWriter writes events as JSON lines from a goroutine of its own, so
+// QueuedWriter writes events one a line from a goroutine of its own, so
 // that a slow reader (a stdout pipe nobody drains, a full disk) never holds
 // up the agent's pipeline: events are encoded at once and queued, and when
 // the queue is full they are dropped and counted. Nor does such a reader
 // hold up the agent's exit: Close gives up when its context ends.
 type QueuedWriter struct {
 	keep    func(*event.Event) bool
+	encode  Encoder
 	ch      chan []byte
 	done    chan struct{}
 	dropped atomic.Uint64
@@ -35,10 +36,28 @@ type QueuedWriter struct {
 // bursts of up to this many bytes.
 const maxWrite = 64 << 10
 
-// NewQueuedWriter writes the events keep accepts to w, holding at most
-// capacity lines that are not written yet. Close stops it.
-func NewQueuedWriter(w io.Writer, capacity int, keep func(*event.Event) bool) *QueuedWriter {
-	q := &QueuedWriter{keep: keep, ch: make(chan []byte, capacity), done: make(chan struct{})}
+// Encoder renders an event as one line, without the newline. The line must
+// not alias anything the caller reuses.
+type Encoder func(*event.Event) ([]byte, error)
+
+// JSONLine renders the event contract (docs/events.md).
+func JSONLine(ev *event.Event) ([]byte, error) {
+	// MarshalJSON directly: json.Marshal would validate and copy its
+	// output once more.
+	b, err := ev.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("encode %s event: %w", ev.Kind, err)
+	}
+	return b, nil
+}
+
+// TextLine renders the line for people of FormatText.
+func TextLine(ev *event.Event) ([]byte, error) { return []byte(FormatText(ev)), nil }
+
+// NewQueuedWriter writes the events keep accepts to w, encoded, holding at
+// most capacity lines that are not written yet. Close stops it.
+func NewQueuedWriter(w io.Writer, capacity int, keep func(*event.Event) bool, encode Encoder) *QueuedWriter {
+	q := &QueuedWriter{keep: keep, encode: encode, ch: make(chan []byte, capacity), done: make(chan struct{})}
 	go q.run(w)
 	return q
 }
@@ -48,11 +67,10 @@ func (q *QueuedWriter) Handle(ev *event.Event) {
 	if !q.keep(ev) {
 		return
 	}
-	// MarshalJSON directly: json.Marshal would validate and copy its
-	// output once more.
-	b, err := ev.MarshalJSON()
+	b, err := q.encode(ev)
 	if err != nil {
 		q.fail(err)
+		q.dropped.Add(1)
 		return
 	}
 	q.unwritten.Add(1)
@@ -69,19 +87,21 @@ func (q *QueuedWriter) run(w io.Writer) {
 	defer close(q.done)
 	buf := make([]byte, 0, maxWrite)
 	lines := int64(0) // in buf
+	failed := false   // a write failed: the output is gone
 	flush := func() {
 		if lines == 0 {
 			return
 		}
 		if _, err := w.Write(buf); err != nil {
-			q.fail(err)
+			q.fail(fmt.Errorf("write events: %w", err))
 			q.dropped.Add(uint64(lines))
+			failed = true
 		}
 		q.unwritten.Add(-lines)
 		buf, lines = buf[:0], 0
 	}
 	for line := range q.ch {
-		if q.Err() != nil {
+		if failed {
 			q.unwritten.Add(-1)
 			q.dropped.Add(1)
 			continue
@@ -106,8 +126,8 @@ func (q *QueuedWriter) fail(err error) {
 	q.mu.Unlock()
 }
 
-// Err returns the first write or encoding error; lines after it are
-// dropped.
+// Err returns the first write or encoding error. An event that cannot be
+// encoded is dropped; after a write error, every line is.
 func (q *QueuedWriter) Err() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()

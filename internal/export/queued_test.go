@@ -59,7 +59,7 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 
 func TestQueuedWriterWritesEveryLineInOrder(t *testing.T) {
 	var out syncBuffer
-	q := NewQueuedWriter(&out, 100, func(ev *event.Event) bool { return ev.Process.PID%2 == 0 })
+	q := NewQueuedWriter(&out, 100, func(ev *event.Event) bool { return ev.Process.PID%2 == 0 }, JSONLine)
 	for pid := range 50 {
 		q.Handle(eventWithPID(pid, 10))
 	}
@@ -98,7 +98,7 @@ func (w *blockingWriter) Write(p []byte) (int, error) {
 // A full queue drops and counts; everything is accounted for.
 func TestQueuedWriterCountsWhatAFullQueueDrops(t *testing.T) {
 	w := newBlockingWriter()
-	q := NewQueuedWriter(w, 10, all)
+	q := NewQueuedWriter(w, 10, all, JSONLine)
 	q.Handle(eventWithPID(0, 10))
 	<-w.entered // the first line is being written: 10 more fit
 	for pid := 1; pid <= 30; pid++ {
@@ -121,7 +121,7 @@ func TestQueuedWriterCountsWhatAFullQueueDrops(t *testing.T) {
 func TestQueuedWriterCloseGivesUpOnAStuckReader(t *testing.T) {
 	w := newBlockingWriter()
 	defer close(w.release)
-	q := NewQueuedWriter(w, 100, all)
+	q := NewQueuedWriter(w, 100, all, JSONLine)
 	for pid := range 40 {
 		q.Handle(eventWithPID(pid, 10))
 	}
@@ -144,7 +144,7 @@ func TestQueuedWriterCloseGivesUpOnAStuckReader(t *testing.T) {
 // beyond stallTimeout; a context that ends stops the wait all the same.
 func TestQueuedWriterCloseWaitsForASlowReader(t *testing.T) {
 	out := &syncBuffer{delay: stallTimeout / 3}
-	q := NewQueuedWriter(out, 100, all)
+	q := NewQueuedWriter(out, 100, all, JSONLine)
 	for pid := range 20 {
 		q.Handle(eventWithPID(pid, maxWrite/4)) // four lines a write
 	}
@@ -160,7 +160,7 @@ func TestQueuedWriterCloseWaitsForASlowReader(t *testing.T) {
 	}
 
 	out = &syncBuffer{delay: stallTimeout / 3}
-	q = NewQueuedWriter(out, 100, all)
+	q = NewQueuedWriter(out, 100, all, JSONLine)
 	for pid := range 20 {
 		q.Handle(eventWithPID(pid, maxWrite/4))
 	}
@@ -181,7 +181,7 @@ func (w *failingWriter) Write([]byte) (int, error) {
 // After a write error, lines are dropped and counted, and Err says why.
 func TestQueuedWriterDropsAfterAnError(t *testing.T) {
 	w := &failingWriter{}
-	q := NewQueuedWriter(w, 100, all)
+	q := NewQueuedWriter(w, 100, all, JSONLine)
 	for pid := range 5 {
 		q.Handle(eventWithPID(pid, 10))
 	}

@@ -3,64 +3,13 @@
 package export
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vigil-dev/vigil/internal/event"
 )
-
-// Writer writes one event per line, as JSON or as text for people. It is
-// not safe for concurrent use; the agent calls sinks from one goroutine.
-type Writer struct {
-	w    *bufio.Writer
-	json bool
-	err  error
-}
-
-// NewWriter writes to w; asJSON selects the JSON lines format of the event
-// contract.
-func NewWriter(w io.Writer, asJSON bool) *Writer {
-	return &Writer{w: bufio.NewWriterSize(w, 64<<10), json: asJSON}
-}
-
-// Handle writes ev. After a write error (e.g. a closed pipe) it stops
-// writing; Err reports the error.
-func (w *Writer) Handle(ev *event.Event) {
-	if w.err != nil {
-		return
-	}
-	if w.json {
-		b, err := ev.MarshalJSON() // json.Marshal would copy and check it again
-		if err != nil {
-			w.err = fmt.Errorf("encode %s event: %w", ev.Kind, err)
-			return
-		}
-		w.w.Write(b)
-		w.w.WriteByte('\n')
-	} else {
-		w.w.WriteString(FormatText(ev))
-		w.w.WriteByte('\n')
-	}
-}
-
-// Flush writes buffered lines out. The agent calls it whenever it has no
-// more records at hand, so `vigil trace | grep` sees lines as they happen
-// while a burst costs one write per buffer, not one per line.
-func (w *Writer) Flush() {
-	if w.err != nil {
-		return
-	}
-	if err := w.w.Flush(); err != nil {
-		w.err = fmt.Errorf("write events: %w", err)
-	}
-}
-
-// Err returns the first error the writer met.
-func (w *Writer) Err() error { return w.err }
 
 // FormatText renders ev on one line for people:
 //

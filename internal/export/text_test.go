@@ -2,7 +2,7 @@ package export
 
 import (
 	"bytes"
-	"encoding/json"
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -32,37 +32,40 @@ func TestFormatText(t *testing.T) {
 	}
 }
 
-func TestWriterJSONLines(t *testing.T) {
+// The trace command's text lines go through the queued writer like
+// alerts do: one FormatText line each.
+func TestQueuedWriterTextLines(t *testing.T) {
 	var buf bytes.Buffer
-	w := NewWriter(&buf, true)
+	w := NewQueuedWriter(&buf, 10, all, TextLine)
 	w.Handle(sample())
 	w.Handle(sample())
-	if buf.Len() != 0 {
-		t.Errorf("wrote %d bytes before Flush", buf.Len())
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
 	}
-	w.Flush()
-	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("want 2 lines, got %d", len(lines))
-	}
-	for _, l := range lines {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil || m["kind"] != "exec" {
-			t.Errorf("line %q: %v", l, err)
-		}
+	want := FormatText(sample()) + "\n"
+	if buf.String() != want+want {
+		t.Errorf("wrote\n%s\nwant twice\n%s", buf.String(), want)
 	}
 }
 
-type failing struct{}
-
-func (failing) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
-
-func TestWriterStopsOnError(t *testing.T) {
-	w := NewWriter(failing{}, false)
-	w.Handle(sample())
-	w.Flush()
-	w.Handle(sample())
-	if w.Err() == nil {
-		t.Error("want the write error")
+// An event that cannot be encoded is dropped and reported; the others
+// are still written.
+func TestQueuedWriterSkipsWhatItCannotEncode(t *testing.T) {
+	var buf bytes.Buffer
+	bad := errors.New("no encoding for this one")
+	w := NewQueuedWriter(&buf, 10, all, func(ev *event.Event) ([]byte, error) {
+		if ev.Process.PID == 1 {
+			return nil, bad
+		}
+		return JSONLine(ev)
+	})
+	for pid := range 3 {
+		w.Handle(eventWithPID(pid, 1))
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := pids(t, buf.Bytes()); len(got) != 2 || got[0] != 0 || got[1] != 2 || w.Dropped() != 1 || !errors.Is(w.Err(), bad) {
+		t.Errorf("pids %v, dropped %d, Err %v", got, w.Dropped(), w.Err())
 	}
 }

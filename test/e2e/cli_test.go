@@ -411,6 +411,24 @@ func metricValue(t *testing.T, body, series string) float64 {
 	return 0
 }
 
+// TestTraceStopsWhileNobodyReadsIt: vigil trace into a pipe nobody reads
+// (a paused pager) still stops within 2 s of SIGTERM and says how many
+// events it could not write.
+func TestTraceStopsWhileNobodyReadsIt(t *testing.T) {
+	v := startVigil(t, "tracing", "trace", "--kind", "exec")
+	// Each exec line carries a 1000-byte argument: 400 of them are far
+	// more than the pipe holds.
+	loop := `a=$(printf '%1000s' | tr ' ' x); i=0; while [ $i -lt 400 ]; do /bin/true $a; i=$((i+1)); done`
+	if out, err := exec.Command("/bin/sh", "-c", loop).CombinedOutput(); err != nil {
+		t.Fatalf("exec loop: %v: %s", err, out)
+	}
+	time.Sleep(300 * time.Millisecond) // let the events reach the writer
+	v.stop()
+	if !strings.Contains(v.stderr.String(), "events not written in all") {
+		t.Errorf("no count of the events not written; stderr:\n%s", v.stderr)
+	}
+}
+
 func TestRunServesMetricsAndStopsClean(t *testing.T) {
 	addr := freePort(t)
 	v := startVigil(t, "vigil running", "run", "--listen", addr)

@@ -649,7 +649,7 @@ func featureSpecs() []featureSpec {
 	return []featureSpec{
 		{
 			name:     "process events",
-			requires: []string{"tracepoint", "raw_tracepoint", "ringbuf", "probe_read_kernel", "probe_read_user", "btf"},
+			requires: []string{"raw_tracepoint", "ringbuf", "probe_read_kernel", "probe_read_user", "btf"},
 			core:     true,
 		},
 		{name: "http observability", requires: []string{"syscall_dispatch", "ringbuf", "probe_read_user", "lru_hash", "get_current_task_btf", "task_pt_regs"}},

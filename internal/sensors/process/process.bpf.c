@@ -353,7 +353,10 @@ int handle_fork(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-/* Older kernels' layout of the tracepoint, for CO-RE field checks. */
+/*
+ * The tracepoint's event layout, for a CO-RE check: it has group_dead
+ * exactly when the tracepoint passes it (6.16+), as its second argument.
+ */
 struct trace_event_raw_sched_process_exit___compat {
 	bool group_dead;
 } __attribute__((preserve_access_index));
@@ -362,15 +365,14 @@ struct trace_event_raw_sched_process_exit___compat {
  * is_group_exit tells whether the exiting thread is the last of its thread
  * group, i.e. whether the process has exited.
  */
-static __always_inline bool is_group_exit(void *ctx, struct task_struct *task)
+static __always_inline bool is_group_exit(struct bpf_raw_tracepoint_args *ctx, struct task_struct *task)
 {
-	struct trace_event_raw_sched_process_exit___compat *tp = ctx;
 	__u32 tgid;
 	__u8 one = 1;
 
 	/* 6.16+: the kernel's own atomic_dec_and_test() result. */
-	if (!exit_by_live_count && bpf_core_field_exists(tp->group_dead))
-		return BPF_CORE_READ(tp, group_dead);
+	if (!exit_by_live_count && bpf_core_field_exists(struct trace_event_raw_sched_process_exit___compat, group_dead))
+		return (bool)ctx->args[1];
 
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return false;
@@ -378,12 +380,16 @@ static __always_inline bool is_group_exit(void *ctx, struct task_struct *task)
 	return bpf_map_update_elem(&exited, &tgid, &one, BPF_NOEXIST) == 0;
 }
 
-/* sched_process_exit fires once per exiting thread; a process has exited
- * when its last thread does. */
-SEC("tracepoint/sched/sched_process_exit")
-int handle_exit(void *ctx)
+/*
+ * sched_process_exit fires once per exiting thread; a process has exited
+ * when its last thread does. A raw tracepoint rather than the perf one:
+ * no trace record is built per exit, and detaching it needs no RCU grace
+ * period (a perf tracepoint's release waits for one, ~70 ms at shutdown).
+ */
+SEC("raw_tracepoint/sched_process_exit")
+int handle_exit(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = (struct task_struct *)ctx->args[0];
 	struct exit_record *r;
 
 	if (!is_group_exit(ctx, task))

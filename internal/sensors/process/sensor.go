@@ -35,7 +35,7 @@ type Options struct {
 var hooks = []bpfrt.Hook{
 	{Program: "handle_exec", Kind: bpfrt.RawTracepoint, Name: "sched_process_exec"},
 	{Program: "handle_fork", Kind: bpfrt.RawTracepoint, Name: "sched_process_fork"},
-	{Program: "handle_exit", Kind: bpfrt.Tracepoint, Group: "sched", Name: "sched_process_exit"},
+	{Program: "handle_exit", Kind: bpfrt.RawTracepoint, Name: "sched_process_exit"},
 }
 
 // Sensor is the loaded and attached process sensor.

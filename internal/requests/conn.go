@@ -44,7 +44,9 @@ type ConnInfo struct {
 	Local, Peer event.Endpoint
 }
 
-// Exchange is one request and its response.
+// Exchange is one request and its response. The connection reuses it: it
+// is valid only while the emit function it is passed to runs (Clone keeps
+// one).
 type Exchange struct {
 	Conn *ConnInfo
 	// Req and Resp are the messages, owned by the exchange. Req.Target is
@@ -66,6 +68,19 @@ type Exchange struct {
 	// absolute-form target.
 	Host                        string
 	ReqBodyBytes, RespBodyBytes uint64
+}
+
+// Clone returns a copy of x that stays valid.
+func (x *Exchange) Clone() *Exchange {
+	b := &exchangeBuf{x: *x, req: *x.Req, resp: *x.Resp}
+	b.x.Req, b.x.Resp = &b.req, &b.resp
+	return &b.x
+}
+
+// exchangeBuf holds an exchange and its messages together.
+type exchangeBuf struct {
+	x         Exchange
+	req, resp http1.Message
 }
 
 // MaxOutstanding bounds the requests a connection holds while they wait for
@@ -116,6 +131,10 @@ type Conn struct {
 	hasEarly bool
 
 	stats Stats
+
+	// out is the exchange handed to emit, reused: one per request would
+	// be the pipeline's largest allocation.
+	out exchangeBuf
 }
 
 // NewConn returns the assembly of one connection.
@@ -247,11 +266,8 @@ func (c *Conn) pop() {
 
 // pair emits the exchange of req and resp.
 func (c *Conn) pair(req, resp *http1.Message, emit func(*Exchange)) {
-	// One allocation holds the exchange and its messages.
-	b := &struct {
-		x         Exchange
-		req, resp http1.Message
-	}{req: *req, resp: *resp}
+	b := &c.out
+	*b = exchangeBuf{req: *req, resp: *resp}
 	x := &b.x
 	x.Conn = c.info
 	x.Req, x.Resp = &b.req, &b.resp

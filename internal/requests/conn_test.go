@@ -26,7 +26,7 @@ func newScript(t *testing.T, side Side) *script {
 		Local: event.Endpoint{Addr: "10.0.0.1", Port: 8080},
 		Peer:  event.Endpoint{Addr: "10.0.0.2", Port: 40000},
 	})}
-	s.record = func(x *Exchange) { s.got = append(s.got, x) }
+	s.record = func(x *Exchange) { s.got = append(s.got, x.Clone()) }
 	return s
 }
 

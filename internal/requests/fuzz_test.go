@@ -25,7 +25,7 @@ func FuzzConn(f *testing.F) {
 		}
 		c := NewConn(ConnInfo{Side: side})
 		var got []*Exchange
-		emit := func(x *Exchange) { got = append(got, x) }
+		emit := func(x *Exchange) { got = append(got, x.Clone()) }
 		streams := [2]string{reqs, resps}
 		var pos [2]uint64
 		ts := uint64(0)

@@ -1,6 +1,7 @@
 package traces
 
 import (
+	"hash/maphash"
 	"time"
 
 	"github.com/vigil-dev/vigil/internal/event"
@@ -34,9 +35,14 @@ type Stitcher struct {
 	// not one per held span: by connection (client end first) and by
 	// process, each split by side ([0] server, [1] client), in arrival
 	// order.
-	byConn [2]map[connKey][]*pendingSpan
+	byConn [2]map[uint64][]*pendingSpan // by connHash
 	byPID  [2]map[uint32][]*pendingSpan
+	// free holds spans that left and that no held span refers to, for
+	// reuse: at tens of thousands of events a second, allocating each
+	// anew made the garbage collector the stitcher's biggest cost.
+	free   []*pendingSpan
 	Joined uint64 // links made
+	seed   maphash.Seed
 }
 
 // connKey names a connection by its client end, then its server end.
@@ -50,29 +56,40 @@ func sideOf(h *event.HTTP) int {
 	return 1
 }
 
-func keyOf(h *event.HTTP) connKey {
+// connHash indexes a span's connection: hashed once per span, where a map
+// keyed by the addresses' strings hashed them at every lookup. Spans of
+// two connections that collide share a list, which costs a comparison:
+// link compares the addresses themselves.
+func (s *Stitcher) connHash(h *event.HTTP) uint64 {
+	k := connKey{h.Local, h.Peer}
 	if h.Side == event.SideServer {
-		return connKey{h.Peer, h.Local}
+		k = connKey{h.Peer, h.Local}
 	}
-	return connKey{h.Local, h.Peer}
+	return maphash.Comparable(s.seed, k)
 }
 
 type pendingSpan struct {
 	ev         event.Event
 	http       event.HTTP
-	start, end int64 // wall clock ns
+	start, end int64  // wall clock ns
+	conn       uint64 // connHash
 	arrived    time.Time
 	parent     *pendingSpan
 	explicit   bool // the request carried a traceparent: keep its parent
 	hasParent  bool
+	// refs counts the held spans whose parent this is: a child takes its
+	// parent's ids, and its root's, when it leaves, so a span that left
+	// is reused only once refs is 0.
+	refs int
+	left bool
 }
 
 // NewStitcher hands events on to emit after holding them for window. At
 // most max events are held; beyond, the oldest goes out unjoined.
 func NewStitcher(window time.Duration, max int, emit func(*event.Event)) *Stitcher {
-	s := &Stitcher{window: window, max: max, emit: emit}
+	s := &Stitcher{window: window, max: max, emit: emit, seed: maphash.MakeSeed()}
 	for i := range 2 {
-		s.byConn[i] = make(map[connKey][]*pendingSpan)
+		s.byConn[i] = make(map[uint64][]*pendingSpan)
 		s.byPID[i] = make(map[uint32][]*pendingSpan)
 	}
 	return s
@@ -81,11 +98,13 @@ func NewStitcher(window time.Duration, max int, emit func(*event.Event)) *Stitch
 // Add takes a copy of an http event (ids already assigned: explicit says
 // they came from a traceparent header) and links it to what is held.
 func (s *Stitcher) Add(ev *event.Event, explicit bool, now time.Time) {
-	p := &pendingSpan{ev: *ev, http: *ev.HTTP, arrived: now, explicit: explicit}
+	p := s.newSpan()
+	*p = pendingSpan{ev: *ev, http: *ev.HTTP, arrived: now, explicit: explicit}
 	p.ev.HTTP = &p.http
 	p.start = ev.Time.UnixNano()
 	p.end = p.start + int64(ev.HTTP.DurationNs)
-	k, pid, side := keyOf(&p.http), p.ev.Process.PID, sideOf(&p.http)
+	p.conn = s.connHash(&p.http)
+	k, pid, side := p.conn, p.ev.Process.PID, sideOf(&p.http)
 	other := 1 - side
 	// Same connection, other end: the server end is the child. Newest
 	// first: exchanges on a connection follow each other, and the match is
@@ -156,6 +175,7 @@ func (s *Stitcher) link(child, parent *pendingSpan) {
 		return
 	}
 	child.parent, child.hasParent = parent, true
+	parent.refs++
 	s.Joined++
 }
 
@@ -194,7 +214,7 @@ func (s *Stitcher) flushOne() {
 	s.pending[0] = nil
 	s.pending = s.pending[1:]
 	side := sideOf(&p.http)
-	unindex(s.byConn[side], keyOf(&p.http), p)
+	unindex(s.byConn[side], p.conn, p)
 	unindex(s.byPID[side], p.ev.Process.PID, p)
 	if p.hasParent {
 		p.http.ParentSpanID = p.parent.http.SpanID
@@ -205,6 +225,35 @@ func (s *Stitcher) flushOne() {
 	}
 	s.emit(&p.ev)
 	// Children still held take their trace from their parent when they go.
+	p.left = true
+	s.recycle(p)
+}
+
+func (s *Stitcher) newSpan() *pendingSpan {
+	if n := len(s.free); n > 0 {
+		p := s.free[n-1]
+		s.free[n-1] = nil
+		s.free = s.free[:n-1]
+		return p
+	}
+	return new(pendingSpan)
+}
+
+// recycle puts p on the free list once it has left and no held span refers
+// to it, and then its ancestors that only p kept.
+func (s *Stitcher) recycle(p *pendingSpan) {
+	for p != nil && p.left && p.refs == 0 {
+		parent := p.parent
+		*p = pendingSpan{} // let go of the event's strings
+		if len(s.free) < s.max {
+			s.free = append(s.free, p)
+		}
+		if parent == nil {
+			return
+		}
+		parent.refs--
+		p = parent
+	}
 }
 
 // unindex removes p from its list in m.

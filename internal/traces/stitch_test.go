@@ -100,6 +100,39 @@ func TestStitchKeepsExplicitParents(t *testing.T) {
 	}
 }
 
+// Spans are reused once they left, but not while a held child can still
+// read them: parents that leave first, new spans added meanwhile, and the
+// child still gets its parent's and root's ids.
+func TestStitchReusesNoSpanAChildStillReads(t *testing.T) {
+	var out []event.HTTP
+	s := NewStitcher(time.Hour, 1000, func(e *event.Event) { out = append(out, *e.HTTP) })
+	now := time.Unix(1000, 0)
+	// The client end arrives first (it may: the two ends are read from
+	// different CPUs), so it leaves before the server end that is its
+	// child; R, serving, made the call C.
+	s.Add(ev(span{"R", event.SideServer, 10, 10, ep(8000), ep(50000), 50, 900}, 0), false, now)
+	s.Add(ev(span{"C", event.SideClient, 10, 10, ep(40000), ep(9000), 100, 500}, 1), false, now)
+	s.Add(ev(span{"S", event.SideServer, 20, 20, ep(9000), ep(40000), 200, 400}, 2), false, now)
+	s.flushOne() // R
+	s.flushOne() // C
+	if len(s.free) != 0 {
+		t.Fatalf("%d spans free while S, held, refers to C and C to R", len(s.free))
+	}
+	// Spans that would take C's and R's place if they were free.
+	s.Add(ev(span{"X", event.SideServer, 30, 30, ep(7000), ep(1000), 1000, 1001}, 3), false, now)
+	s.Add(ev(span{"Y", event.SideServer, 30, 30, ep(7000), ep(1001), 1002, 1003}, 4), false, now)
+	s.FlushAll()
+	for _, h := range out {
+		if h.SpanID == "S" && (h.ParentSpanID != "C" || h.TraceID != "trace-R") {
+			t.Errorf("S left with parent %q, trace %q; want C, trace-R", h.ParentSpanID, h.TraceID)
+		}
+	}
+	// S's leaving freed C and R too: every span is free now.
+	if len(s.free) != 5 || len(out) != 5 {
+		t.Errorf("%d spans free, %d left; want 5 and 5", len(s.free), len(out))
+	}
+}
+
 // Linking must not cost a scan of everything held: with 50k events of one
 // busy process held, the per-event cost stays bounded.
 func BenchmarkStitchAdd(b *testing.B) {

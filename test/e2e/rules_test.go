@@ -431,17 +431,29 @@ func TestRunStopsWhileNobodyReadsItsAlerts(t *testing.T) {
 	if out, err := exec.Command("/bin/sh", "-c", loop).CombinedOutput(); err != nil {
 		t.Fatalf("open loop: %v: %s", err, out)
 	}
+	// Unpaced opens can outrun the ring buffer (the loss is counted):
+	// what matters is what vigil raised, once the count settles.
 	series := `vigil_alerts_total{action="alert",rule="watched-open",severity="low"}`
 	var body string
+	raised := -1
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		_, body = httpGet(t, "http://"+addr+"/metrics")
-		if strings.Contains(body, series+" ") && metricValue(t, body, series) == n {
+		now := -1
+		if strings.Contains(body, series+" ") {
+			now = int(metricValue(t, body, series))
+		}
+		if now > 0 && now == raised {
 			break
 		}
+		raised = now
 		if time.Now().After(deadline) {
 			t.Fatalf("alerts raised: %s", grepLines(body, "watched-open"))
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond)
+	}
+	lost := int(metricValue(t, body, `vigil_events_lost_total{source="process"}`))
+	if raised+lost < n {
+		t.Fatalf("%d alerts raised and %d records lost for %d opens", raised, lost, n)
 	}
 	queueDropped := int(metricValue(t, body, `vigil_events_dropped_total{stage="alerts"}`))
 
@@ -467,15 +479,15 @@ func TestRunStopsWhileNobodyReadsItsAlerts(t *testing.T) {
 			}
 		}
 	}
-	if written >= n || notWritten == 0 {
-		t.Fatalf("%d alerts in the pipe, %d reported not written, of %d: the pipe should have filled", written, notWritten, n)
+	if written >= raised || notWritten == 0 {
+		t.Fatalf("%d alerts in the pipe, %d reported not written, of %d: the pipe should have filled", written, notWritten, raised)
 	}
 	// The write vigil was blocked in may have put some of its lines in the
 	// pipe: those are in both counts, and there are at most a write's
 	// worth (64 KiB) of them.
 	accounted := written + notWritten + queueDropped
-	if accounted < n || accounted-n > 64<<10/shortest+1 {
-		t.Errorf("%d alerts in the pipe + %d reported not written + %d dropped from the queue, of %d", written, notWritten, queueDropped, n)
+	if accounted < raised || accounted-raised > 64<<10/shortest+1 {
+		t.Errorf("%d alerts in the pipe + %d reported not written + %d dropped from the queue, of %d raised", written, notWritten, queueDropped, raised)
 	}
 }
 

@@ -131,6 +131,7 @@ func (q *Queue) Run(ctx context.Context) error {
 		}
 	}
 	defer send()
+	q.rd.SetDeadline(time.Now().Add(PollInterval))
 	for {
 		if b == nil {
 			select {
@@ -140,7 +141,14 @@ func (q *Queue) Run(ctx context.Context) error {
 			}
 		}
 		rec := &b.slots[len(b.Records)]
-		q.rd.SetDeadline(time.Now().Add(PollInterval))
+		// ReadInto polls before it reads, and records submitted without
+		// a wakeup are only found when the poll times out: a deadline is
+		// always set. It is renewed only when the ring is empty, not per
+		// record (a clock read and a lock each); a stale one makes the
+		// poll return at once, and the data pending is still read.
+		if q.rd.AvailableBytes() == 0 {
+			q.rd.SetDeadline(time.Now().Add(PollInterval))
+		}
 		raw := ringbuf.Record{RawSample: rec.buf[:0]}
 		err := q.rd.ReadInto(&raw)
 		rec.buf = raw.RawSample

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vigil-dev/vigil/internal/bpfrt"
 	"github.com/vigil-dev/vigil/internal/bpftest"
 	"github.com/vigil-dev/vigil/internal/event"
@@ -139,7 +141,20 @@ func marker(t *testing.T) string {
 
 func TestExecExitOfMarkedChild(t *testing.T) {
 	c := startSensor(t, Options{})
-	dir := t.TempDir()
+	// The child's cwd lies below a mount of the test's own, so the walk
+	// crosses a mount point on its way to the root.
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatalf("mount a tmpfs for the child's cwd: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	dir := filepath.Join(mnt, "cwd")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	m := marker(t)
 	cmd := exec.Command("/bin/sh", "-c", "exit 3", m, "two words")
 	cmd.Dir = dir

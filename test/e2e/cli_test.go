@@ -57,8 +57,7 @@ type vigilProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	stdout *bufio.Scanner // lines of stdoutR
-	// stdoutR is the read end of vigil's stdout, a pipe of the test's own
-	// (not exec's StdoutPipe, which Wait closes): what vigil wrote can be
+	// stdoutR is the read end of vigil's stdout: what vigil wrote can be
 	// read after it exited.
 	stdoutR *os.File
 	stderr  *lineLog
@@ -96,6 +95,21 @@ func (l *lineLog) notify() {
 	}
 }
 
+// waitClosed waits up to d for stderr to reach EOF.
+func (l *lineLog) waitClosed(d time.Duration) {
+	deadline := time.After(d)
+	for {
+		if _, closed := l.lines(); closed {
+			return
+		}
+		select {
+		case <-l.added:
+		case <-deadline:
+			return
+		}
+	}
+}
+
 // lines returns the lines so far and whether stderr is closed.
 func (l *lineLog) lines() ([]string, bool) {
 	l.mu.Lock()
@@ -120,18 +134,21 @@ func startVigilEnv(t *testing.T, env []string, readyLine string, args ...string)
 	bpftest.Require(t)
 	cmd := exec.Command(vigilBin, args...)
 	cmd.Env = append(os.Environ(), env...)
+	// Pipes of the test's own, not exec's StdoutPipe and StderrPipe,
+	// which Wait closes: what vigil wrote stays readable after it exited.
 	out, outW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { out.Close() })
-	cmd.Stdout = outW
-	errPipe, err := cmd.StderrPipe()
+	errPipe, errW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { out.Close(); errPipe.Close() })
+	cmd.Stdout, cmd.Stderr = outW, errW
 	err = cmd.Start()
-	outW.Close() // vigil has its copy: EOF comes when it exits
+	outW.Close() // vigil has its copies: EOF comes when it exits
+	errW.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,6 +208,7 @@ func (v *vigilProc) stop() {
 			v.cmd.Process.Kill()
 			<-done
 		}
+		v.stderr.waitClosed(2 * time.Second) // the whole dump
 		t.Fatalf("vigil did not exit within 2s of SIGTERM; stderr, with the stacks of its goroutines:\n%s", stuckSummary(v.stderr))
 	}
 	t.Logf("vigil exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
@@ -212,36 +230,44 @@ func (v *vigilProc) stop() {
 }
 
 // stuckSummary keeps vigil's log lines and, of the goroutine dump SIGQUIT
-// printed, each goroutine's state and innermost frames: enough to see what
-// a shutdown waits for without pages of runtime frames.
+// printed, the goroutines with frames outside the Go runtime, each with its
+// state and innermost such frames: enough to see what a shutdown waits for.
 func stuckSummary(l *lineLog) string {
 	all, _ := l.lines()
-	var out []string
-	inStack := false  // after a "goroutine N [state]:" line, before the blank line that ends its stack
-	kept := 0         // frames kept of this stack
+	var out, block []string
+	kept := 0         // frames kept in block
 	keepFile := false // the frame above was kept: keep its file:line too
+	inStack := false  // between a "goroutine N [state]:" line and the blank line after its stack
+	endBlock := func() {
+		if kept > 0 {
+			out = append(out, block...)
+		}
+		block, kept, inStack = nil, 0, false
+	}
 	for _, line := range all {
 		switch {
 		case strings.HasPrefix(line, "goroutine "):
-			out = append(out, line)
-			inStack, kept = true, 0
+			endBlock()
+			block, inStack = []string{line}, true
 		case !inStack:
 			out = append(out, line) // a log line
 		case line == "":
-			inStack = false
-		case strings.HasPrefix(line, "\t"):
+			endBlock()
+		case strings.HasPrefix(line, "\t"): // the file:line of the frame above
 			if keepFile {
-				out = append(out, line)
+				block = append(block, line)
 			}
-		default: // a frame's function
-			runtime := strings.HasPrefix(line, "runtime.") || strings.HasPrefix(line, "internal/runtime/")
+		default: // a frame's function, or "created by" one
+			fn := strings.TrimPrefix(line, "created by ")
+			runtime := strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "internal/runtime/")
 			keepFile = kept < 4 && !runtime
 			if keepFile {
-				out = append(out, line)
+				block = append(block, line)
 				kept++
 			}
 		}
 	}
+	endBlock()
 	return strings.Join(out, "\n")
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -96,6 +97,7 @@ dropped and their number printed on stderr.`,
 			if sec.Program != nil || len(sec.EmitAll) > 0 {
 				opts.Security = sec
 			}
+			oneProc(slog.Default())
 			a, err := agent.New(opts)
 			if err != nil {
 				w.Close(context.Background())

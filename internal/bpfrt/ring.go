@@ -16,7 +16,12 @@ import (
 // PollInterval bounds how long a record can wait in the ring buffer: the
 // BPF side wakes the reader only once enough bytes are pending (see
 // WAKEUP_BYTES in bpf/lib/vigil.h), so the reader also looks on its own.
-const PollInterval = 10 * time.Millisecond
+// Each look is a wake-up of a thread blocked in epoll_wait, and the Go
+// runtime's hand-off of its P around it: at 10 ms those wake-ups were two
+// thirds of vigil's CPU in an exec storm on this VM (docs/performance.md).
+// Enforcement happens in the kernel, so 50 ms only delays what userspace
+// reports.
+const PollInterval = 50 * time.Millisecond
 
 // maxBatch bounds the records handed over at once.
 const maxBatch = 256

@@ -77,8 +77,8 @@ struct record_header {
  * exec-storm benchmark measured ~26 us per wake-up). Records are submitted
  * without a wake-up, except the one that makes the pending data cross a
  * multiple of WAKEUP_BYTES: one wake-up per 64 KiB, also when the reader
- * is stalled and the ring keeps filling. Userspace polls every few
- * milliseconds as well, which bounds the latency of a quiet stream.
+ * is stalled and the ring keeps filling. Userspace also looks every 50 ms
+ * (bpfrt.PollInterval), which bounds the latency of a quiet stream.
  */
 #define WAKEUP_BYTES (64 << 10)
 #define RINGBUF_HDR 8 /* the kernel's per-record header */

@@ -58,8 +58,9 @@ func sideOf(h *event.HTTP) int {
 
 // connHash indexes a span's connection: hashed once per span, where a map
 // keyed by the addresses' strings hashed them at every lookup. Spans of
-// two connections that collide share a list, which costs a comparison:
-// link compares the addresses themselves.
+// two connections whose hashes collide (odds of 2^-64 a pair) would share
+// a list; link compares the addresses themselves, so they are never
+// joined to each other.
 func (s *Stitcher) connHash(h *event.HTTP) uint64 {
 	k := connKey{h.Local, h.Peer}
 	if h.Side == event.SideServer {

@@ -76,11 +76,16 @@ struct record_header {
  * programs themselves (an irq_work and a context switch per record: the
  * exec-storm benchmark measured ~26 us per wake-up). Records are submitted
  * without a wake-up, except the one that makes the pending data cross a
- * multiple of WAKEUP_BYTES: one wake-up per 64 KiB, also when the reader
- * is stalled and the ring keeps filling. Userspace also looks every 50 ms
- * (bpfrt.PollInterval), which bounds the latency of a quiet stream.
+ * multiple of wakeup_bytes: one wake-up per so many bytes, also when the
+ * reader is stalled and the ring keeps filling. Userspace also looks every
+ * 50 ms (bpfrt.PollInterval), which bounds the latency of a quiet stream.
+ *
+ * wakeup_bytes is a power of two set before load: 256 KiB, or an eighth of
+ * a smaller ring, so that the reader is woken long before the ring is full
+ * (bpfrt.WakeupBytes). Under wrk, 256 KiB against 64 KiB cut vigil's CPU
+ * per request by a fifth (docs/performance.md).
  */
-#define WAKEUP_BYTES (64 << 10)
+volatile const __u32 wakeup_bytes = 64 << 10;
 #define RINGBUF_HDR 8 /* the kernel's per-record header */
 
 /* wakeup_flags_output: for bpf_ringbuf_output of size bytes (not yet
@@ -89,8 +94,9 @@ static __always_inline __u64 wakeup_flags_output(void *ringbuf, __u64 size)
 {
 	__u64 avail = bpf_ringbuf_query(ringbuf, BPF_RB_AVAIL_DATA);
 
-	return (avail & (WAKEUP_BYTES - 1)) + size + RINGBUF_HDR >= WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
-										  : BPF_RB_NO_WAKEUP;
+	__u64 every = wakeup_bytes;
+
+	return (avail & (every - 1)) + size + RINGBUF_HDR >= every ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
 /* wakeup_flags_submit: for bpf_ringbuf_submit of a reserved record of size
@@ -99,8 +105,9 @@ static __always_inline __u64 wakeup_flags_submit(void *ringbuf, __u64 size)
 {
 	__u64 avail = bpf_ringbuf_query(ringbuf, BPF_RB_AVAIL_DATA);
 
-	return avail >= WAKEUP_BYTES && (avail & (WAKEUP_BYTES - 1)) < size + RINGBUF_HDR ? BPF_RB_FORCE_WAKEUP
-												: BPF_RB_NO_WAKEUP;
+	__u64 every = wakeup_bytes;
+
+	return avail >= every && (avail & (every - 1)) < size + RINGBUF_HDR ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline void count_lost(void *map)

@@ -155,6 +155,7 @@ const (
 	bpfpolicyVarPolTargetAny     = "pol_target_any"
 	bpfpolicyVarPolTargetWild    = "pol_target_wild"
 	bpfpolicyVarPolWithParams    = "pol_with_params"
+	bpfpolicyVarWakeupBytes      = "wakeup_bytes"
 )
 
 // loadBpfpolicy returns the embedded CollectionSpec for bpfpolicy.
@@ -245,6 +246,7 @@ type bpfpolicyVariableSpecs struct {
 	PolTargetAny     *ebpf.VariableSpec `ebpf:"pol_target_any"`
 	PolTargetWild    *ebpf.VariableSpec `ebpf:"pol_target_wild"`
 	PolWithParams    *ebpf.VariableSpec `ebpf:"pol_with_params"`
+	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // bpfpolicyObjects contains all objects after they have been loaded into the kernel.
@@ -322,6 +324,7 @@ type bpfpolicyVariables struct {
 	PolTargetAny     *ebpf.Variable `ebpf:"pol_target_any"`
 	PolTargetWild    *ebpf.Variable `ebpf:"pol_target_wild"`
 	PolWithParams    *ebpf.Variable `ebpf:"pol_with_params"`
+	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // bpfpolicyPrograms contains all programs after they have been loaded into the kernel.

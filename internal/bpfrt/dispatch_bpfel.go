@@ -20,6 +20,7 @@ const (
 	dispatchMapSysExitObserve   = "sys_exit_observe"
 	dispatchMapSysExitSecure    = "sys_exit_secure"
 	dispatchProgSysExitDispatch = "sys_exit_dispatch"
+	dispatchVarWakeupBytes      = "wakeup_bytes"
 )
 
 // loadDispatch returns the embedded CollectionSpec for dispatch.
@@ -80,6 +81,7 @@ type dispatchMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dispatchVariableSpecs struct {
+	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // dispatchObjects contains all objects after they have been loaded into the kernel.
@@ -119,6 +121,7 @@ func (m *dispatchMaps) Close() error {
 //
 // It can be passed to loadDispatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dispatchVariables struct {
+	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // dispatchPrograms contains all programs after they have been loaded into the kernel.

@@ -15,7 +15,7 @@ import (
 
 // PollInterval bounds how long a record can wait in the ring buffer: the
 // BPF side wakes the reader only once enough bytes are pending (see
-// WAKEUP_BYTES in bpf/lib/vigil.h), so the reader also looks on its own.
+// WakeupBytes), so the reader also looks on its own.
 // Each look is a wake-up of a thread blocked in epoll_wait, and the Go
 // runtime's hand-off of its P around it: at 10 ms those wake-ups were two
 // thirds of vigil's CPU in an exec storm on this VM (docs/performance.md).

@@ -194,6 +194,7 @@ const (
 	fileVarPolTargetAny     = "pol_target_any"
 	fileVarPolTargetWild    = "pol_target_wild"
 	fileVarPolWithParams    = "pol_with_params"
+	fileVarWakeupBytes      = "wakeup_bytes"
 )
 
 // loadFile returns the embedded CollectionSpec for file.
@@ -315,6 +316,7 @@ type fileVariableSpecs struct {
 	PolTargetAny     *ebpf.VariableSpec `ebpf:"pol_target_any"`
 	PolTargetWild    *ebpf.VariableSpec `ebpf:"pol_target_wild"`
 	PolWithParams    *ebpf.VariableSpec `ebpf:"pol_with_params"`
+	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // fileObjects contains all objects after they have been loaded into the kernel.
@@ -405,6 +407,7 @@ type fileVariables struct {
 	PolTargetAny     *ebpf.Variable `ebpf:"pol_target_any"`
 	PolTargetWild    *ebpf.Variable `ebpf:"pol_target_wild"`
 	PolWithParams    *ebpf.Variable `ebpf:"pol_with_params"`
+	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // filePrograms contains all programs after they have been loaded into the kernel.

@@ -169,6 +169,7 @@ const (
 	networkVarPolTargetAny     = "pol_target_any"
 	networkVarPolTargetWild    = "pol_target_wild"
 	networkVarPolWithParams    = "pol_with_params"
+	networkVarWakeupBytes      = "wakeup_bytes"
 )
 
 // loadNetwork returns the embedded CollectionSpec for network.
@@ -278,6 +279,7 @@ type networkVariableSpecs struct {
 	PolTargetAny     *ebpf.VariableSpec `ebpf:"pol_target_any"`
 	PolTargetWild    *ebpf.VariableSpec `ebpf:"pol_target_wild"`
 	PolWithParams    *ebpf.VariableSpec `ebpf:"pol_with_params"`
+	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // networkObjects contains all objects after they have been loaded into the kernel.
@@ -364,6 +366,7 @@ type networkVariables struct {
 	PolTargetAny     *ebpf.Variable `ebpf:"pol_target_any"`
 	PolTargetWild    *ebpf.Variable `ebpf:"pol_target_wild"`
 	PolWithParams    *ebpf.Variable `ebpf:"pol_with_params"`
+	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // networkPrograms contains all programs after they have been loaded into the kernel.

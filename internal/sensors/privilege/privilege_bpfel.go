@@ -185,6 +185,7 @@ const (
 	privilegeVarPolTargetAny     = "pol_target_any"
 	privilegeVarPolTargetWild    = "pol_target_wild"
 	privilegeVarPolWithParams    = "pol_with_params"
+	privilegeVarWakeupBytes      = "wakeup_bytes"
 )
 
 // loadPrivilege returns the embedded CollectionSpec for privilege.
@@ -296,6 +297,7 @@ type privilegeVariableSpecs struct {
 	PolTargetAny     *ebpf.VariableSpec `ebpf:"pol_target_any"`
 	PolTargetWild    *ebpf.VariableSpec `ebpf:"pol_target_wild"`
 	PolWithParams    *ebpf.VariableSpec `ebpf:"pol_with_params"`
+	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // privilegeObjects contains all objects after they have been loaded into the kernel.
@@ -384,6 +386,7 @@ type privilegeVariables struct {
 	PolTargetAny     *ebpf.Variable `ebpf:"pol_target_any"`
 	PolTargetWild    *ebpf.Variable `ebpf:"pol_target_wild"`
 	PolWithParams    *ebpf.Variable `ebpf:"pol_with_params"`
+	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // privilegePrograms contains all programs after they have been loaded into the kernel.

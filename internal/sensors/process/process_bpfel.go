@@ -203,6 +203,7 @@ const (
 	processVarPolTargetAny     = "pol_target_any"
 	processVarPolTargetWild    = "pol_target_wild"
 	processVarPolWithParams    = "pol_with_params"
+	processVarWakeupBytes      = "wakeup_bytes"
 )
 
 // loadProcess returns the embedded CollectionSpec for process.
@@ -308,6 +309,7 @@ type processVariableSpecs struct {
 	PolTargetAny     *ebpf.VariableSpec `ebpf:"pol_target_any"`
 	PolTargetWild    *ebpf.VariableSpec `ebpf:"pol_target_wild"`
 	PolWithParams    *ebpf.VariableSpec `ebpf:"pol_with_params"`
+	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // processObjects contains all objects after they have been loaded into the kernel.
@@ -402,6 +404,7 @@ type processVariables struct {
 	PolTargetAny     *ebpf.Variable `ebpf:"pol_target_any"`
 	PolTargetWild    *ebpf.Variable `ebpf:"pol_target_wild"`
 	PolWithParams    *ebpf.Variable `ebpf:"pol_with_params"`
+	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // processPrograms contains all programs after they have been loaded into the kernel.

@@ -153,6 +153,7 @@ const (
 	sockdataVarFilterTgid      = "filter_tgid"
 	sockdataVarNextConnId      = "next_conn_id"
 	sockdataVarSelectOnly      = "select_only"
+	sockdataVarWakeupBytes     = "wakeup_bytes"
 )
 
 // loadSockdata returns the embedded CollectionSpec for sockdata.
@@ -244,6 +245,7 @@ type sockdataVariableSpecs struct {
 	FilterTgid  *ebpf.VariableSpec `ebpf:"filter_tgid"`
 	NextConnId  *ebpf.VariableSpec `ebpf:"next_conn_id"`
 	SelectOnly  *ebpf.VariableSpec `ebpf:"select_only"`
+	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // sockdataObjects contains all objects after they have been loaded into the kernel.
@@ -305,6 +307,7 @@ type sockdataVariables struct {
 	FilterTgid  *ebpf.Variable `ebpf:"filter_tgid"`
 	NextConnId  *ebpf.Variable `ebpf:"next_conn_id"`
 	SelectOnly  *ebpf.Variable `ebpf:"select_only"`
+	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // sockdataPrograms contains all programs after they have been loaded into the kernel.

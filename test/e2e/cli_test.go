@@ -182,6 +182,23 @@ func startVigilEnv(t *testing.T, env []string, readyLine string, args ...string)
 	}
 }
 
+// stdoutLines reads vigil's stdout until it closes, so that vigil never
+// blocks on a full pipe, and hands on up to 65536 lines not yet taken;
+// beyond, lines are skipped. The channel closes with stdout.
+func (v *vigilProc) stdoutLines() <-chan string {
+	lines := make(chan string, 1<<16)
+	go func() {
+		for v.stdout.Scan() {
+			select {
+			case lines <- v.stdout.Text():
+			default:
+			}
+		}
+		close(lines)
+	}()
+	return lines
+}
+
 // stop sends SIGTERM and checks vigil exits 0 within 2s and leaves no
 // program of its own in the kernel.
 func (v *vigilProc) stop() {
@@ -335,17 +352,7 @@ func TestTraceJSONShowsMarkedChild(t *testing.T) {
 	pid := uint32(child.Process.Pid)
 
 	var execEv, exitEv *jsonEvent
-	// Read stdout until vigil closes it, so it never blocks on a full pipe.
-	lines := make(chan string, 1<<16)
-	go func() {
-		for v.stdout.Scan() {
-			select {
-			case lines <- v.stdout.Text():
-			default:
-			}
-		}
-		close(lines)
-	}()
+	lines := v.stdoutLines()
 	timeout := time.After(10 * time.Second)
 	for exitEv == nil {
 		select {

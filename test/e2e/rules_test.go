@@ -94,11 +94,7 @@ type scenario struct {
 
 func TestBuiltinRulesDetectEveryThreatClass(t *testing.T) {
 	bpftest.Require(t)
-	dir, err := os.MkdirTemp("/var/lib", "vigil-e2e-rules-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := varLibDir(t, "vigil-e2e-rules-")
 	for _, d := range []string{"home/.ssh", "cg", "tmpfs", "del/sub", "keep"} {
 		os.MkdirAll(filepath.Join(dir, d), 0o755)
 	}
@@ -281,11 +277,7 @@ func acceptAndDiscard(t *testing.T) int {
 // raw unlink events of every process.
 func TestTraceAlertsFromARulesFile(t *testing.T) {
 	bpftest.Require(t)
-	dir, err := os.MkdirTemp("/var/lib", "vigil-e2e-trace-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := varLibDir(t, "vigil-e2e-trace-")
 	rules := filepath.Join(dir, "rules.yaml")
 	os.WriteFile(rules, []byte(strings.ReplaceAll(`rules:
   - name: watched-unlink
@@ -311,23 +303,14 @@ func TestTraceAlertsFromARulesFile(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "bin", "touch"), b, 0o755)
 
 	v := startVigil(t, "tracing", "trace", "--json", "--kind", "alert,unlink", "--no-default-rules", "--rules", rules)
-	lines := make(chan string, 1<<16)
-	go func() {
-		for v.stdout.Scan() {
-			select {
-			case lines <- v.stdout.Text():
-			default:
-			}
-		}
-		close(lines)
-	}()
+	lines := v.stdoutLines()
 
 	rm := exec.Command("/bin/sh", "-c", "rm "+filepath.Join(dir, "watched", "f")+" "+filepath.Join(dir, "other"))
 	if out, err := rm.CombinedOutput(); err != nil {
 		t.Fatalf("rm: %v: %s", err, out)
 	}
 	dropped := exec.Command(filepath.Join(dir, "bin", "touch"), filepath.Join(dir, "marker"))
-	err = dropped.Run()
+	err := dropped.Run()
 	if st, ok := dropped.ProcessState.Sys().(syscall.WaitStatus); !ok || !st.Signaled() || st.Signal() != syscall.SIGKILL {
 		t.Errorf("the dropped binary: %v, want killed by SIGKILL", err)
 	}
@@ -407,11 +390,7 @@ func TestTraceAlertsFromARulesFile(t *testing.T) {
 // alert is either in the pipe or in that count.
 func TestRunStopsWhileNobodyReadsItsAlerts(t *testing.T) {
 	bpftest.Require(t)
-	dir, err := os.MkdirTemp("/var/lib", "vigil-e2e-stuck-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := varLibDir(t, "vigil-e2e-stuck-")
 	watched := filepath.Join(dir, "watched")
 	os.WriteFile(watched, []byte("x"), 0o644)
 	rules := filepath.Join(dir, "rules.yaml")
@@ -489,6 +468,18 @@ func TestRunStopsWhileNobodyReadsItsAlerts(t *testing.T) {
 	if accounted < raised || accounted-raised > 64<<10/shortest+1 {
 		t.Errorf("%d alerts in the pipe + %d reported not written + %d dropped from the queue, of %d raised", written, notWritten, queueDropped, raised)
 	}
+}
+
+// varLibDir makes a directory of the test's own under /var/lib, removed
+// after the test.
+func varLibDir(t *testing.T, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/var/lib", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 // grepLines returns the lines of s that contain sub.

@@ -368,34 +368,8 @@ func TestFdReusedBeforeCloseIsSeen(t *testing.T) {
 		fmt.Fprint(w, "ok "+r.URL.Path)
 	}))
 	sa := &unix.SockaddrInet4{Port: int(port), Addr: [4]byte{127, 0, 0, 1}}
-	exchange := func(fd int, path string) [2]uint64 {
-		t.Helper()
-		if err := unix.Connect(fd, sa); err != nil {
-			t.Fatalf("connect: %v", err)
-		}
-		req := "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n"
-		if _, err := unix.Write(fd, []byte(req)); err != nil {
-			t.Fatalf("write: %v", err)
-		}
-		var resp []byte
-		buf := make([]byte, 4096)
-		for !bytes.HasSuffix(resp, []byte("ok "+path)) {
-			n, err := unix.Read(fd, buf)
-			if err != nil || n == 0 {
-				t.Fatalf("read after %q: %d, %v", resp, n, err)
-			}
-			resp = append(resp, buf[:n]...)
-		}
-		return [2]uint64{uint64(len(resp)), uint64(len(req))} // [ingress, egress], as close records count
-	}
-	socket := func() int {
-		t.Helper()
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fd
-	}
+	exchange := func(fd int, path string) [2]uint64 { return rawExchange(t, fd, sa, path) }
+	socket := func() int { return rawSocket(t) }
 	onFD := func(fd int) func(Record) bool {
 		return func(r Record) bool {
 			return r.Side == Client && r.Peer.Port == port && r.PID == uint32(os.Getpid()) && r.FD == uint32(fd)
@@ -484,6 +458,119 @@ func TestFdReusedBeforeCloseIsSeen(t *testing.T) {
 		// reused fd is tracked again.
 		if i > 0 && conns[i-1].closeAt > cn.openAt {
 			t.Errorf("connection %d closed (record %d) after connection %d opened (record %d)", i-1, conns[i-1].closeAt, i, cn.openAt)
+		}
+	}
+}
+
+// rawSocket returns a new TCP socket's fd, for tests that need fd numbers
+// under their control.
+func rawSocket(t *testing.T) int {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fd
+}
+
+// rawExchange connects fd to sa, sends a GET for path and reads the reply
+// of a goServer whose handler answers "ok <path>". It returns what the
+// connection's close record must count: [ingress, egress].
+func rawExchange(t *testing.T, fd int, sa unix.Sockaddr, path string) [2]uint64 {
+	t.Helper()
+	if err := unix.Connect(fd, sa); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	req := "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n"
+	if _, err := unix.Write(fd, []byte(req)); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	var resp []byte
+	buf := make([]byte, 4096)
+	for !bytes.HasSuffix(resp, []byte("ok "+path)) {
+		n, err := unix.Read(fd, buf)
+		if err != nil || n == 0 {
+			t.Fatalf("read after %q: %d, %v", resp, n, err)
+		}
+		resp = append(resp, buf[:n]...)
+	}
+	return [2]uint64{uint64(len(resp)), uint64(len(req))}
+}
+
+// An fd can lose its socket with no hooked syscall: close_range(2) here;
+// exec closing O_CLOEXEC fds, or a reused pid, the same way. When the fd
+// number then holds a file, reading and writing it must capture nothing:
+// the kernel notices that the fd no longer holds the connection's socket
+// and ends the connection there, with its totals.
+func TestFdThatLostItsSocketCapturesNothing(t *testing.T) {
+	c := startSensor(t)
+	port := goServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "ok "+r.URL.Path)
+	}))
+	sa := &unix.SockaddrInet4{Port: int(port), Addr: [4]byte{127, 0, 0, 1}}
+	onFD := func(fd int) func(Record) bool {
+		return func(r Record) bool {
+			return r.Side == Client && r.Peer.Port == port && r.PID == uint32(os.Getpid()) && r.FD == uint32(fd)
+		}
+	}
+
+	fd := rawSocket(t)
+	want := rawExchange(t, fd, sa, "/before")
+	c.waitConn("the connection's request", onFD(fd), func(d []Record, _ *Record) bool {
+		return bytes.Contains(concat(d, Egress), []byte("GET /before "))
+	})
+	secret := "GET /from-a-file HTTP/1.1\r\nHost: secret\r\n\r\n"
+	path := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(path, []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.CloseRange(uint(fd), uint(fd), 0); err != nil { // unhooked
+		t.Fatal(err)
+	}
+	ffd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ffd)
+	if ffd != fd {
+		t.Fatalf("the file got fd %d, not the freed %d", ffd, fd)
+	}
+	buf := make([]byte, 4096)
+	if n, err := unix.Read(ffd, buf); err != nil || n != len(secret) {
+		t.Fatalf("read the file: %d, %v", n, err)
+	}
+	if _, err := unix.Write(ffd, []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+
+	// The file's syscalls ran before this exchange's, so their records, if
+	// any, were reserved in the ring before its.
+	marker := rawSocket(t)
+	defer unix.Close(marker)
+	rawExchange(t, marker, sa, "/marker")
+	c.waitConn("the marker exchange", onFD(marker), func(d []Record, _ *Record) bool {
+		return bytes.Contains(concat(d, Egress), []byte("GET /marker "))
+	})
+	open, data, closed := c.conn(onFD(fd))
+	if closed == nil {
+		t.Errorf("connection %d on fd %d was not ended when the fd turned out to hold a file", open.ConnID, fd)
+	} else if closed.Total != want {
+		t.Errorf("closed with totals %v, want %v", closed.Total, want)
+	}
+	if got := concat(data, Ingress); bytes.Contains(got, []byte("from-a-file")) || !bytes.HasSuffix(got, []byte("ok /before")) {
+		t.Errorf("connection captured ingress %q: want the response only, nothing of the file", got)
+	}
+	if got := concat(data, Egress); string(got) != "GET /before HTTP/1.1\r\nHost: x\r\n\r\n" {
+		t.Errorf("connection captured egress %q: want the request only, nothing written to the file", got)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.recs {
+		if r.Type == Data && (bytes.Contains(r.Data, []byte("from-a-file")) || (r.ConnID == open.ConnID && r.Direction == Egress && bytes.HasPrefix(r.Data, []byte("HTTP/1.1 200")))) {
+			t.Errorf("the file's bytes were captured as connection %d's data: %q", r.ConnID, r.Data)
+		}
+		if r.Type == ConnOpen && r.PID == uint32(os.Getpid()) && r.FD == uint32(fd) && r.ConnID != open.ConnID {
+			t.Errorf("a connection %d was opened on the file's fd", r.ConnID)
 		}
 	}
 }

@@ -100,7 +100,12 @@ struct endpoint {
 
 struct conn {
 	__u64 id;
-	__u64 sk; /* identity of the socket, against fd reuse */
+	/* Identity of the socket: the struct sock and the struct file that the
+	 * fd held when tracking began (0 for connections seeded from /proc,
+	 * until their first data syscall). Checked on every data syscall, see
+	 * same_socket. */
+	__u64 sk;
+	__u64 file;
 	__u64 pos[2]; /* bytes carried so far: [0] ingress, [1] egress */
 	struct endpoint local;
 	struct endpoint peer;
@@ -223,10 +228,9 @@ static __always_inline bool skip_self(__u64 pid_tgid)
 	return filter_tgid && (pid_tgid >> 32) == filter_tgid;
 }
 
-/* tcp_sock_of returns the TCP socket behind fd of the current task, or NULL. */
-static __always_inline struct sock *tcp_sock_of(__u32 fd)
+/* tcp_sock_in returns the TCP socket that open file f is, or NULL. */
+static __always_inline struct sock *tcp_sock_in(struct file *f)
 {
-	struct file *f = fd_file(fd);
 	struct socket *sock;
 	struct sock *sk;
 
@@ -238,6 +242,46 @@ static __always_inline struct sock *tcp_sock_of(__u32 fd)
 	    BPF_CORE_READ(sk, sk_type) != SOCK_STREAM)
 		return NULL;
 	return sk;
+}
+
+/* tcp_sock_of returns the TCP socket behind fd of the current task, or NULL. */
+static __always_inline struct sock *tcp_sock_of(__u32 fd)
+{
+	return tcp_sock_in(fd_file(fd));
+}
+
+/*
+ * same_socket reports whether fd still holds connection c's socket.
+ *
+ * close(2) and dup2/dup3 end a connection where they happen, but an fd
+ * can lose its socket without any of them: close_range(2), exec closing
+ * O_CLOEXEC fds, a process exiting and its pid being reused, io_uring.
+ * Without this check, whatever the fd number holds next (a log file, a
+ * secret) would be captured as the connection's data. The file pointer
+ * alone would not do: the slab hands a freed struct file to the next
+ * open, so the socket behind it is compared too. A seeded connection
+ * takes the identity of the TCP socket it first sees.
+ */
+static __always_inline bool same_socket(struct conn *c, __u32 fd)
+{
+	struct file *f = fd_file(fd);
+	struct socket *sock;
+
+	if (!f)
+		return false;
+	if (!c->sk) {
+		struct sock *sk = tcp_sock_in(f);
+
+		if (!sk)
+			return false;
+		c->sk = (__u64)sk;
+		c->file = (__u64)f;
+		return true;
+	}
+	if ((__u64)f != c->file)
+		return false;
+	sock = BPF_CORE_READ(f, private_data);
+	return (__u64)BPF_CORE_READ(sock, sk) == c->sk;
 }
 
 static __always_inline bool fill_endpoints(struct conn *c, struct sock *sk)
@@ -304,7 +348,8 @@ static __always_inline void track(__u64 pid_tgid, __u32 fd, __u8 side)
 {
 	struct conn_key key = {.tgid = pid_tgid >> 32, .fd = fd};
 	struct conn c = {};
-	struct sock *sk = tcp_sock_of(fd);
+	struct file *f = fd_file(fd);
+	struct sock *sk = tcp_sock_in(f);
 	struct conn *old;
 
 	if (!sk || !fill_endpoints(&c, sk))
@@ -322,6 +367,7 @@ static __always_inline void track(__u64 pid_tgid, __u32 fd, __u8 side)
 		return;
 	c.id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
 	c.sk = (__u64)sk;
+	c.file = (__u64)f;
 	c.side = side;
 	c.proto = PROTO_UNKNOWN;
 	bpf_map_update_elem(&conns, &key, &c, BPF_ANY);
@@ -419,6 +465,10 @@ static __always_inline int on_exit(long ret, __u8 kind, __u8 direction)
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c || c->proto == PROTO_OTHER)
 		return 0;
+	if (!same_socket(c, key.fd)) {
+		close_conn(&key, c);
+		return 0;
+	}
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)
 		return 0;

@@ -17,6 +17,7 @@ type sockdataConn struct {
 	_      structs.HostLayout
 	Id     uint64
 	Sk     uint64
+	File   uint64
 	Pos    [2]uint64
 	Local  sockdataEndpoint
 	Peer   sockdataEndpoint

@@ -142,7 +142,7 @@ const alertQueue = 8192
 // file (appended) or to stdout, from a goroutine of its own: a stdout
 // nobody reads must not stall the agent, nor its exit. The close function
 // flushes what is queued until ctx ends, then closes the file.
-func alertSink(path string, stdout io.Writer) (*export.QueuedWriter, func(context.Context) error, error) {
+func alertSink(path string, redactArgs bool, stdout io.Writer) (*export.QueuedWriter, func(context.Context) error, error) {
 	out, closeOut := stdout, func() error { return nil }
 	if path != "" && path != "-" {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
@@ -151,7 +151,11 @@ func alertSink(path string, stdout io.Writer) (*export.QueuedWriter, func(contex
 		}
 		out, closeOut = f, f.Close
 	}
-	w := export.NewQueuedWriter(out, alertQueue, func(ev *event.Event) bool { return ev.Kind == event.KindAlert }, export.JSONLine)
+	encode := export.JSONLine
+	if redactArgs {
+		encode = export.Redacted(encode)
+	}
+	w := export.NewQueuedWriter(out, alertQueue, func(ev *event.Event) bool { return ev.Kind == event.KindAlert }, encode)
 	return w, func(ctx context.Context) error {
 		return errors.Join(w.Close(ctx), closeOut())
 	}, nil
@@ -222,7 +226,7 @@ func runAgent(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	var alerts *export.QueuedWriter
 	if prog != nil {
 		var closeAlerts func(context.Context) error
-		alerts, closeAlerts, err = alertSink(cfg.Alerts.File, stdout)
+		alerts, closeAlerts, err = alertSink(cfg.Alerts.File, cfg.Process.RedactArgs, stdout)
 		if err != nil {
 			return err
 		}

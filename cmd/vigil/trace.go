@@ -26,6 +26,7 @@ type traceFlags struct {
 	container      string
 	ruleFiles      []string
 	noDefaultRules bool
+	showSecrets    bool
 }
 
 // defaultTraceKinds are streamed when --kind is not given: the security
@@ -45,7 +46,9 @@ Without --kind: exec, exit, fork, http and alert. Alerts come from the
 built-in rules and any --rules files; file, network and privilege kinds
 stream every such event on the node. Up to 16384 events wait for a slow
 output; beyond, and at exit for an output that stopped reading, events are
-dropped and their number printed on stderr.`,
+dropped and their number printed on stderr. Passwords, tokens, secret
+headers and URL query strings in command lines are shown as <redacted>
+(docs/events.md) unless --show-secrets; rules always see them whole.`,
 		Example: `  vigil trace --kind exec,exit
   vigil trace --json --comm nginx
   vigil trace --kind alert --rules my-rules.yaml
@@ -63,6 +66,9 @@ dropped and their number printed on stderr.`,
 			encode := export.TextLine
 			if f.json {
 				encode = export.JSONLine
+			}
+			if !f.showSecrets {
+				encode = export.Redacted(encode)
 			}
 			w := export.NewQueuedWriter(cmd.OutOrStdout(), traceQueue, filter, encode)
 			opts := agent.Options{
@@ -124,6 +130,7 @@ dropped and their number printed on stderr.`,
 	cmd.Flags().StringVar(&f.container, "container", "", "only events of this container (id or unique prefix)")
 	cmd.Flags().StringArrayVar(&f.ruleFiles, "rules", nil, "rule file for alerts, after the built-in rules (repeatable)")
 	cmd.Flags().BoolVar(&f.noDefaultRules, "no-default-rules", false, "do not load the built-in rules")
+	cmd.Flags().BoolVar(&f.showSecrets, "show-secrets", false, "print command lines whole: do not hide passwords, tokens and the like in them")
 	return cmd
 }
 

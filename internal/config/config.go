@@ -106,6 +106,9 @@ type Process struct {
 	RingBufferBytes uint32 `yaml:"ring_buffer_bytes"`
 	// QueueLength is how many records wait in userspace for the pipeline.
 	QueueLength int `yaml:"queue_length"`
+	// RedactArgs hides secrets in the command lines vigil writes out
+	// (internal/redact).
+	RedactArgs bool `yaml:"redact_args"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -115,6 +118,7 @@ func Default() Config {
 		Process: Process{
 			RingBufferBytes: 8 << 20,
 			QueueLength:     4096,
+			RedactArgs:      true,
 		},
 		HTTP: HTTP{
 			Enabled:         true,
@@ -143,6 +147,11 @@ var envVars = []envVar{
 	{"VIGIL_PROCESS_QUEUE_LENGTH", "process.queue_length", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		c.Process.QueueLength = n
+		return err
+	}},
+	{"VIGIL_PROCESS_REDACT_ARGS", "process.redact_args", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.Process.RedactArgs = b
 		return err
 	}},
 	{"VIGIL_HTTP_ENABLED", "http.enabled", func(c *Config, v string) error {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/internal/event"
+	"github.com/vigil-dev/vigil/internal/redact"
 )
 
 // QueuedWriter writes events one a line from a goroutine of its own, so
@@ -53,6 +54,12 @@ func JSONLine(ev *event.Event) ([]byte, error) {
 
 // TextLine renders the line for people of FormatText.
 func TextLine(ev *event.Event) ([]byte, error) { return []byte(FormatText(ev)), nil }
+
+// Redacted is enc with the secrets in every argv an event carries hidden
+// first (internal/redact): what vigil writes out, not what its rules see.
+func Redacted(enc Encoder) Encoder {
+	return func(ev *event.Event) ([]byte, error) { return enc(redact.Event(ev)) }
+}
 
 // NewQueuedWriter writes the events keep accepts to w, encoded, holding at
 // most capacity lines that are not written yet. Close stops it.

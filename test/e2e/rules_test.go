@@ -492,3 +492,104 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestSecretsInCommandLinesAreHidden: passwords and tokens in command lines
+// are hidden in what vigil writes out, and only there. The rule's condition
+// needs the real arguments of the process and of its parent shell, so its
+// alert proves that rules see them whole; the alert as written shows
+// neither, nor does vigil trace, unless --show-secrets.
+func TestSecretsInCommandLinesAreHidden(t *testing.T) {
+	bpftest.Require(t)
+	dir := varLibDir(t, "vigil-e2e-redact-")
+	tool := filepath.Join(dir, "bin", "tool")
+	b, _ := os.ReadFile("/bin/true")
+	os.MkdirAll(filepath.Dir(tool), 0o755)
+	if err := os.WriteFile(tool, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte(strings.ReplaceAll(`rules:
+  - name: tool-with-its-token
+    description: the tool ran with the token the test gave it
+    severity: low
+    events: [exec]
+    match:
+      exe: {exact: [TOOL]}
+    condition: >-
+      process.args.exists(a, a == "--token=hunter2-e2e") &&
+      ancestors.size() > 0 && ancestors[0].args.exists(a, a.contains("PGPASSWORD=pw-e2e-7"))
+`, "TOOL", tool)), 0o644)
+	shell := "PGPASSWORD=pw-e2e-7 " + tool + " --token=hunter2-e2e -H 'Authorization: Bearer tok-e2e' https://u:pass-e2e@h/x?key=q-e2e; exit 0"
+	secrets := []string{"hunter2-e2e", "pw-e2e-7", "tok-e2e", "pass-e2e", "q-e2e"}
+	runShell := func() {
+		t.Helper()
+		if out, err := exec.Command("/bin/sh", "-c", shell).CombinedOutput(); err != nil {
+			t.Fatalf("sh: %v: %s", err, out)
+		}
+	}
+	// waitFor returns the first line of lines that contains want.
+	waitFor := func(lines <-chan string, want string) string {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatal("vigil closed stdout")
+				}
+				if strings.Contains(l, want) {
+					return l
+				}
+			case <-timeout:
+				t.Fatalf("no line with %q within 10 s", want)
+			}
+		}
+	}
+	hidden := func(what, l string) {
+		t.Helper()
+		for _, s := range secrets {
+			if strings.Contains(l, s) {
+				t.Errorf("%s shows the secret %q: %s", what, s, l)
+			}
+		}
+	}
+
+	t.Run("run", func(t *testing.T) {
+		v := startVigil(t, "vigil running", "run", "--listen", freePort(t), "--no-default-rules", "--rules", rules)
+		runShell()
+		l := waitFor(v.stdoutLines(), `"rule":"tool-with-its-token"`)
+		hidden("the alert", l)
+		var a struct {
+			Process   struct{ Args []string } `json:"process"`
+			Ancestors []struct{ Args []string }
+			Event     struct {
+				Process struct{ Args []string } `json:"process"`
+			} `json:"event"`
+		}
+		if err := json.Unmarshal([]byte(l), &a); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{tool, "--token=<redacted>", "-H", "Authorization: <redacted>", "https://u:<redacted>@h/x?<redacted>"}
+		if !slices.Equal(a.Process.Args, want) || !slices.Equal(a.Event.Process.Args, want) {
+			t.Errorf("args %q, event's %q; want %q", a.Process.Args, a.Event.Process.Args, want)
+		}
+		if len(a.Ancestors) == 0 || len(a.Ancestors[0].Args) != 3 || !strings.HasPrefix(a.Ancestors[0].Args[2], "PGPASSWORD=<redacted> "+tool+" --token=<redacted> ") {
+			t.Errorf("the parent shell: %+v", a.Ancestors)
+		}
+		v.stop()
+	})
+	t.Run("trace", func(t *testing.T) {
+		v := startVigil(t, "tracing", "trace", "--json", "--kind", "exec", "--no-default-rules")
+		runShell()
+		hidden("vigil trace", waitFor(v.stdoutLines(), `"exe":"`+tool+`"`))
+		v.stop()
+	})
+	t.Run("trace --show-secrets", func(t *testing.T) {
+		v := startVigil(t, "tracing", "trace", "--json", "--kind", "exec", "--no-default-rules", "--show-secrets")
+		runShell()
+		if l := waitFor(v.stdoutLines(), `"exe":"`+tool+`"`); !strings.Contains(l, "--token=hunter2-e2e") || !strings.Contains(l, "PGPASSWORD=pw-e2e-7") {
+			t.Errorf("--show-secrets hid something: %s", l)
+		}
+		v.stop()
+	})
+}

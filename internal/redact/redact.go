@@ -1,0 +1,446 @@
+// Package redact hides secrets in command lines before vigil exports them:
+// credentials passed as arguments are common (curl -H "Authorization:
+// Bearer ...", mysql -psecret, --password=..., PGPASSWORD=... in a shell
+// command, https://user:pass@host/?token=...), and exec events and alerts
+// carry the full argv of a process and of its ancestors.
+//
+// Only what leaves vigil is redacted: rules are evaluated on the real
+// arguments, so a secret-looking argument cannot hide anything from a rule.
+//
+// What is hidden, in any argument and inside shell command strings:
+//   - the value of the headers Authorization, Proxy-Authorization, Cookie,
+//     Set-Cookie, X-Api-Key and X-Auth-Token ("Authorization: <redacted>");
+//   - the password of a URL's user info, and a URL's query string
+//     ("https://user:<redacted>@host/path?<redacted>");
+//   - the value of options whose name ends in password, passwd, passphrase,
+//     secret, token, apikey or api-key, or is pass, passin or passout,
+//     given as --name=value (or -name=value), or as the next argument when
+//     that does not start with a dash (so "psql --password db" hides db: a
+//     little too much rather than too little);
+//   - the value of NAME=value words whose NAME contains PASSWORD, PASSWD,
+//     SECRET, TOKEN, APIKEY or API_KEY, or ends in _PWD (any case);
+//   - mysql's -pVALUE (mysql, mariadb and their tools), sshpass's -p, and
+//     the password of curl's -u/--user/--proxy-user user:password.
+//
+// The functions never modify their input (the process table shares argv
+// slices) and allocate only when there is something to hide.
+package redact
+
+import (
+	"path"
+	"strings"
+
+	"github.com/vigil-dev/vigil/internal/event"
+)
+
+// Marker replaces every hidden value.
+const Marker = "<redacted>"
+
+// Event returns ev with secrets in every argv it carries hidden: its
+// process's, its ancestors', and those of the event an alert carries. It
+// returns ev itself when there is nothing to hide, else a copy that shares
+// all it does not change.
+func Event(ev *event.Event) *event.Event {
+	args, argsChanged := Args(ev.Process.Args)
+	ancestors, ancChanged := ancestorsOf(ev.Ancestors)
+	var alert *event.Alert
+	if ev.Alert != nil && ev.Alert.Event != nil {
+		if inner := Event(ev.Alert.Event); inner != ev.Alert.Event {
+			a := *ev.Alert
+			a.Event = inner
+			alert = &a
+		}
+	}
+	if !argsChanged && !ancChanged && alert == nil {
+		return ev
+	}
+	out := *ev
+	out.Process.Args = args
+	out.Ancestors = ancestors
+	if alert != nil {
+		out.Alert = alert
+	}
+	return &out
+}
+
+func ancestorsOf(in []event.Ancestor) ([]event.Ancestor, bool) {
+	var out []event.Ancestor
+	for i := range in {
+		args, changed := Args(in[i].Args)
+		if !changed {
+			continue
+		}
+		if out == nil {
+			out = append([]event.Ancestor(nil), in...)
+		}
+		out[i].Args = args
+	}
+	if out == nil {
+		return in, false
+	}
+	return out, true
+}
+
+// Args returns args with secrets hidden, and whether anything was. When
+// nothing was, it returns args itself.
+func Args(args []string) ([]string, bool) {
+	var out []string
+	set := func(i int, s string) {
+		if out == nil {
+			out = append([]string(nil), args...)
+		}
+		out[i] = s
+	}
+	var tool string
+	if len(args) > 0 {
+		tool = path.Base(args[0])
+	}
+	mysql, curl := isMySQL(tool), tool == "curl"
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if i > 0 && len(a) > 2 && strings.HasPrefix(a, "-p") && (mysql || tool == "sshpass") {
+			set(i, "-p"+Marker)
+			continue
+		}
+		if i > 0 && tool == "sshpass" && a == "-p" && i+1 < len(args) {
+			i++
+			set(i, Marker)
+			continue
+		}
+		if i > 0 && curl {
+			switch {
+			case a == "-u" || a == "-U" || a == "--user" || a == "--proxy-user":
+				if i+1 < len(args) {
+					if r, ok := userPassword(args[i+1]); ok {
+						set(i+1, r)
+					}
+					i++
+				}
+				continue
+			case strings.HasPrefix(a, "--user=") || strings.HasPrefix(a, "--proxy-user="):
+				eq := strings.IndexByte(a, '=') + 1
+				if r, ok := userPassword(a[eq:]); ok {
+					set(i, a[:eq]+r)
+				}
+				continue
+			case len(a) > 2 && (strings.HasPrefix(a, "-u") || strings.HasPrefix(a, "-U")):
+				if r, ok := userPassword(a[2:]); ok {
+					set(i, a[:2]+r)
+				}
+				continue
+			}
+		}
+		r, takesNext := redactString(a)
+		if r != a {
+			set(i, r)
+		}
+		if takesNext && i+1 < len(args) && args[i+1] != "" && args[i+1][0] != '-' {
+			i++
+			set(i, Marker)
+		}
+	}
+	if out == nil {
+		return args, false
+	}
+	return out, true
+}
+
+// userPassword hides the password of curl's user:password.
+func userPassword(v string) (string, bool) {
+	user, _, ok := strings.Cut(v, ":")
+	if !ok {
+		return v, false
+	}
+	return user + ":" + Marker, true
+}
+
+func isMySQL(tool string) bool {
+	switch tool {
+	case "mysql", "mysqldump", "mysqladmin", "mysqlimport", "mysqlshow", "mysqlcheck",
+		"mariadb", "mariadb-dump", "mariadb-admin", "mariadb-import", "mariadb-show", "mariadb-check":
+		return true
+	}
+	return false
+}
+
+// span is a part of a string to replace with Marker.
+type span struct{ from, to int }
+
+// redactString hides the secrets in one argument. takesNext reports that
+// the argument is, as a whole, a secret option whose value is the next
+// argument.
+func redactString(s string) (out string, takesNext bool) {
+	if !strings.ContainsAny(s, ":=-") {
+		return s, false // most arguments: nothing any rule below looks at
+	}
+	var spans spanList
+	add := spans.add
+	// Headers and URLs: at each colon.
+	for i := strings.IndexByte(s, ':'); i >= 0; i = nextByte(s, ':', i+1) {
+		if strings.HasPrefix(s[i:], "://") {
+			urlSpans(s, i, add)
+			continue
+		}
+		if headerBefore(s, i) {
+			from := i + 1
+			for from < len(s) && s[from] == ' ' {
+				from++
+			}
+			add(from, valueEnd(s, from, true))
+		}
+	}
+	// Options and NAME=value words: token by token.
+	tokens := 0
+	for start := 0; start < len(s); {
+		for start < len(s) && isSpace(s[start]) {
+			start++
+		}
+		if start >= len(s) {
+			break
+		}
+		end := start
+		for end < len(s) && !isSpace(s[end]) {
+			end++
+		}
+		tokens++
+		tok := s[start:end]
+		body := strings.TrimLeft(tok, "'\"")
+		off := start + len(tok) - len(body)
+		if opt, ok := optionName(body); ok {
+			name, _, hasValue := strings.Cut(opt, "=")
+			if secretOption(name) {
+				if hasValue {
+					add(valueSpan(s, off+len(body)-len(opt)+len(name)+1, end))
+				} else if next := nextToken(s, end); next.from < next.to {
+					if s[next.from] != '-' {
+						add(valueSpan(s, next.from, next.to))
+					}
+				} else if tokens == 1 && off == 0 && end == len(s) {
+					takesNext = true
+				}
+			}
+		} else if name, _, ok := strings.Cut(body, "="); ok && isEnvName(name) && secretEnv(name) {
+			add(valueSpan(s, off+len(name)+1, end))
+		}
+		start = end
+	}
+	if len(spans) == 0 {
+		return s, takesNext
+	}
+	return apply(s, spans), takesNext
+}
+
+// spanList collects the parts of a string to hide.
+type spanList []span
+
+func (l *spanList) add(from, to int) {
+	if from < to {
+		*l = append(*l, span{from, to})
+	}
+}
+
+func nextByte(s string, c byte, from int) int {
+	if from >= len(s) {
+		return -1
+	}
+	j := strings.IndexByte(s[from:], c)
+	if j < 0 {
+		return -1
+	}
+	return from + j
+}
+
+// urlSpans adds the password and the query of the URL whose "://" is at i.
+func urlSpans(s string, i int, add func(from, to int)) {
+	auth := i + 3
+	end := auth
+	for end < len(s) && !isSpace(s[end]) && !isQuote(s[end]) && s[end] != '/' && s[end] != '?' && s[end] != '#' {
+		end++
+	}
+	if at := strings.LastIndexByte(s[auth:end], '@'); at >= 0 {
+		if c := strings.IndexByte(s[auth:auth+at], ':'); c >= 0 {
+			add(auth+c+1, auth+at)
+		}
+	}
+	p := end
+	for p < len(s) && !isSpace(s[p]) && !isQuote(s[p]) && s[p] != '?' && s[p] != '#' {
+		p++
+	}
+	if p < len(s) && s[p] == '?' {
+		q := p + 1
+		for q < len(s) && !isSpace(s[q]) && !isQuote(s[q]) && s[q] != '#' {
+			q++
+		}
+		add(p+1, q)
+	}
+}
+
+// secretHeaders are the headers whose values are hidden, lower case.
+var secretHeaders = [...]string{"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token"}
+
+// headerBefore reports whether a secret header's name ends at the colon at
+// i, starting the string or after a space, a quote, '=' (--header=...) or
+// curl's -H.
+func headerBefore(s string, i int) bool {
+	for _, h := range secretHeaders {
+		from := i - len(h)
+		if from < 0 || !strings.EqualFold(s[from:i], h) {
+			continue
+		}
+		if from == 0 || isSpace(s[from-1]) || isQuote(s[from-1]) || s[from-1] == '=' ||
+			(from >= 2 && s[from-2:from] == "-H") {
+			return true
+		}
+	}
+	return false
+}
+
+// valueEnd is where a value starting at from ends: at a quote or a line
+// end, else (for a header) at the end of the string: a header value may
+// hold spaces ("Bearer x").
+func valueEnd(s string, from int, spaces bool) int {
+	for j := from; j < len(s); j++ {
+		c := s[j]
+		if isQuote(c) || c == '\n' || c == '\r' || (!spaces && isSpace(c)) {
+			return j
+		}
+	}
+	return len(s)
+}
+
+// optionName returns what follows the dashes of a -x or --x option.
+func optionName(tok string) (string, bool) {
+	switch {
+	case strings.HasPrefix(tok, "--"):
+		tok = tok[2:]
+	case strings.HasPrefix(tok, "-"):
+		tok = tok[1:]
+	default:
+		return "", false
+	}
+	if tok == "" || tok[0] == '-' || tok[0] == '=' {
+		return "", false
+	}
+	return tok, true
+}
+
+var secretSuffixes = [...]string{"password", "passwd", "passphrase", "secret", "token", "apikey", "api-key", "api_key"}
+
+func secretOption(name string) bool {
+	if strings.EqualFold(name, "pass") || strings.EqualFold(name, "passin") || strings.EqualFold(name, "passout") {
+		return true
+	}
+	for _, suf := range secretSuffixes {
+		if len(name) >= len(suf) && strings.EqualFold(name[len(name)-len(suf):], suf) {
+			return true
+		}
+	}
+	return false
+}
+
+var secretEnvWords = [...]string{"PASSWORD", "PASSWD", "SECRET", "TOKEN", "APIKEY", "API_KEY"}
+
+func secretEnv(name string) bool {
+	if len(name) > 4 && strings.EqualFold(name[len(name)-4:], "_PWD") { // MYSQL_PWD; not PWD, the working directory
+		return true
+	}
+	for _, w := range secretEnvWords {
+		if containsFold(name, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold reports whether s contains upper (upper-case ASCII), in any case.
+func containsFold(s, upper string) bool {
+	for i := 0; i+len(upper) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(upper)], upper) {
+			return true
+		}
+	}
+	return false
+}
+
+// isEnvName reports whether s is a shell variable name.
+func isEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '_' || (c|0x20 >= 'a' && c|0x20 <= 'z') || (i > 0 && c >= '0' && c <= '9') {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// nextToken is the span of the token after position end, if any.
+func nextToken(s string, end int) span {
+	from := end
+	for from < len(s) && isSpace(s[from]) {
+		from++
+	}
+	to := from
+	for to < len(s) && !isSpace(s[to]) {
+		to++
+	}
+	return span{from, to}
+}
+
+// valueSpan is the value that starts at from in the token ending at end:
+// a quoted value runs to its closing quote (spaces and all), quotes kept;
+// a bare one to the token's end, less the quotes and a ';' that close the
+// shell words around it.
+func valueSpan(s string, from, end int) (int, int) {
+	if from < end && isQuote(s[from]) {
+		q := s[from]
+		from++
+		if j := strings.IndexByte(s[from:], q); j >= 0 {
+			return from, from + j
+		}
+		return from, end
+	}
+	return from, trimQuotesEnd(s, from, end)
+}
+
+// trimQuotesEnd moves to back over closing quotes and ';', so that they stay.
+func trimQuotesEnd(s string, from, to int) int {
+	for to > from && (isQuote(s[to-1]) || s[to-1] == ';') {
+		to--
+	}
+	return to
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+func isQuote(c byte) bool { return c == '\'' || c == '"' }
+
+// apply replaces spans (any order, possibly overlapping) with Marker.
+func apply(s string, spans []span) string {
+	// Few spans: sort by insertion.
+	for i := 1; i < len(spans); i++ {
+		for j := i; j > 0 && spans[j].from < spans[j-1].from; j-- {
+			spans[j], spans[j-1] = spans[j-1], spans[j]
+		}
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	at := 0
+	for _, sp := range spans {
+		if sp.to <= at {
+			continue // inside a span already replaced
+		}
+		if sp.from < at {
+			sp.from = at
+		}
+		b.WriteString(s[at:sp.from])
+		if !strings.HasSuffix(b.String(), Marker) {
+			b.WriteString(Marker)
+		}
+		at = sp.to
+	}
+	b.WriteString(s[at:])
+	return b.String()
+}

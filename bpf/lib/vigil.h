@@ -144,17 +144,21 @@ static __always_inline unsigned long syscall_arg(int i)
 }
 
 /* fd_file returns the open file behind descriptor fd of the current task,
- * or NULL. */
+ * or NULL. Only the low 32 bits of fd count, as for the kernel, whose
+ * syscalls take descriptors as int or unsigned int: a register holding
+ * fd | 1 << 32 names fd there, and must here too, or a caller could hide
+ * the file from a rule by setting high bits. */
 static __always_inline struct file *fd_file(long fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdtable *fdt = task->files->fdt;
 	struct file **fds = fdt->fd;
 	struct file *f = NULL;
+	__u32 n = (__u32)fd;
 
-	if (fd < 0 || fd >= fdt->max_fds)
+	if (n >= fdt->max_fds)
 		return NULL;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[n]);
 	return f;
 }
 

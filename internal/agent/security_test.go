@@ -689,3 +689,70 @@ func TestDeepPathIsFlaggedTruncated(t *testing.T) {
 		t.Errorf("open events of cat: deep %v, shallow %v; want both", sawDeep, sawShallow)
 	}
 }
+
+// TestHighRegisterBitsHideNothing: the kernel reads descriptors, modes and
+// commands from the low bits of their registers only (int, unsigned int,
+// umode_t), so a caller may set the high bits without changing what the
+// call does. The sensors must read them the same way: a dup2 of a socket
+// passed as fd | 1 << 32 is still a socket over stderr, a chmod with bits
+// above umode_t still sets exactly 04755, a bpf command with high bits is
+// still BPF_PROG_LOAD. And a version 1 capset (one 32-bit set) reports no
+// capability above 31, whatever memory follows its data.
+func TestHighRegisterBitsHideNothing(t *testing.T) {
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		bpftest.SkipOrFail(t, "Debian's python3 is not installed (scripts/setup.sh installs it)")
+	}
+	s := startSecurity(t, "", event.KindDup, event.KindChmod, event.KindBPF, event.KindCapset)
+	target := filepath.Join(s.dir, "modes")
+	if err := os.WriteFile(target, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import ctypes, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+L = ctypes.c_long
+HIGH = 1 << 32
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+c = socket.socket(); c.connect(srv.getsockname()); conn, _ = srv.accept()
+assert libc.syscall(33, L(c.fileno() | HIGH), L(2)) == 2           # dup2
+assert libc.syscall(90, sys.argv[1].encode(), L(0o4755 | HIGH | 1 << 20)) == 0  # chmod
+libc.syscall(321, L(5 | HIGH), None, L(0))                           # bpf(BPF_PROG_LOAD): EFAULT
+hdr = (ctypes.c_uint32 * 2)(0x19980330, 0)                           # _LINUX_CAPABILITY_VERSION_1
+data = (ctypes.c_uint32 * 6)(0, 0, 0, 0xffffffff, 0xffffffff, 0xffffffff)
+assert libc.syscall(125, hdr, data) == 0                              # capget: data[0..2]
+assert libc.syscall(126, hdr, data) == 0                              # capset the same, v1
+`
+	cmd := exec.Command(py, "-c", script, target)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("python: %v: %s", err, out)
+	}
+	pid := uint32(cmd.Process.Pid)
+	of := func(kind event.Kind) *event.Event {
+		return waitFor(t, s.rec, string(kind)+" event", func(e *event.Event) bool { return e.Kind == kind && e.Process.PID == pid })
+	}
+	if dup := of(event.KindDup); dup.Net.NewFD == nil || *dup.Net.NewFD != 2 || dup.Net.Peer == nil || dup.Net.Peer.Addr != "127.0.0.1" {
+		t.Errorf("dup2 of a socket given with high bits: %+v", dup.Net)
+	}
+	if ch := of(event.KindChmod); ch.File.Mode == nil || *ch.File.Mode != 0o4755 {
+		t.Errorf("chmod mode %v, want 04755 (what the kernel set)", ch.File.Mode)
+	}
+	if st, err := os.Stat(target); err != nil || st.Mode()&os.ModeSetuid == 0 {
+		t.Errorf("the chmod did not set the setuid bit: %v %v", st.Mode(), err)
+	}
+	if b := of(event.KindBPF); b.Priv.Cmd != "BPF_PROG_LOAD" {
+		t.Errorf("bpf cmd %q, want BPF_PROG_LOAD", b.Priv.Cmd)
+	}
+	caps := of(event.KindCapset)
+	for _, set := range [][]string{caps.Priv.Effective, caps.Priv.Permitted, caps.Priv.Inheritable} {
+		for _, c := range set {
+			if slices.Contains([]string{"CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"}, c) {
+				t.Errorf("a version 1 capset reported %s, a capability above 31: %+v", c, caps.Priv)
+			}
+		}
+	}
+	if !slices.Contains(caps.Priv.Effective, "CAP_SYS_ADMIN") {
+		t.Errorf("capset effective %v: root's CAP_SYS_ADMIN is missing", caps.Priv.Effective)
+	}
+}

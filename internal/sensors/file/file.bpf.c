@@ -272,15 +272,15 @@ static __always_inline void open_args(int variant, __u64 *flags, __u32 *mode)
 	switch (variant) {
 	case OPEN_AT:
 		*flags = (__u32)syscall_arg(2);
-		*mode = syscall_arg(3);
+		*mode = (__u16)syscall_arg(3); /* umode_t */
 		break;
 	case OPEN_PLAIN:
 		*flags = (__u32)syscall_arg(1);
-		*mode = syscall_arg(2);
+		*mode = (__u16)syscall_arg(2);
 		break;
 	case OPEN_CREAT:
 		*flags = O_CREAT | O_WRONLY | O_TRUNC;
-		*mode = syscall_arg(1);
+		*mode = (__u16)syscall_arg(1);
 		break;
 	case OPEN_AT2:
 		bpf_probe_read_user(&how, sizeof(how), (void *)syscall_arg(2));
@@ -523,6 +523,9 @@ static __always_inline int file_call(struct file_call *c, long ret)
 	})
 #define A(i) syscall_arg(i)
 #define S(i) ((const char *)A(i))
+/* umode_t: the kernel ignores the register's bits above 16, and so must
+ * the rules' mode checks. */
+#define MODE(i) ((__u16)A(i))
 
 SEC("raw_tp")
 int exit_unlink(void *ctx) { return CALL(.kind = PK_UNLINK, .path = S(0)); }
@@ -562,15 +565,15 @@ SEC("raw_tp")
 int exit_symlinkat(void *ctx) { return CALL(.kind = PK_SYMLINK, .dfd = A(1), .path = S(2), .target = S(0)); }
 
 SEC("raw_tp")
-int exit_chmod(void *ctx) { return CALL(.kind = PK_CHMOD, .path = S(0), .mode = A(1)); }
+int exit_chmod(void *ctx) { return CALL(.kind = PK_CHMOD, .path = S(0), .mode = MODE(1)); }
 SEC("raw_tp")
-int exit_fchmod(void *ctx) { return CALL(.kind = PK_CHMOD, .fd = A(0), .mode = A(1)); }
+int exit_fchmod(void *ctx) { return CALL(.kind = PK_CHMOD, .fd = A(0), .mode = MODE(1)); }
 SEC("raw_tp")
-int exit_fchmodat(void *ctx) { return CALL(.kind = PK_CHMOD, .dfd = A(0), .path = S(1), .mode = A(2)); }
+int exit_fchmodat(void *ctx) { return CALL(.kind = PK_CHMOD, .dfd = A(0), .path = S(1), .mode = MODE(2)); }
 SEC("raw_tp")
 int exit_fchmodat2(void *ctx)
 {
-	return CALL(.kind = PK_CHMOD, .dfd = A(0), .path = S(1), .mode = A(2), .arg = A(3));
+	return CALL(.kind = PK_CHMOD, .dfd = A(0), .path = S(1), .mode = MODE(2), .arg = A(3));
 }
 
 /* uid_t and gid_t are 32 bits: (uid_t)-1 means "leave unchanged". */

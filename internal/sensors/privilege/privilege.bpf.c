@@ -169,8 +169,12 @@ int exit_setresgid(void *ctx) { return ids_call(ctx, PK_SETGID, CALL_SETRESGID, 
 SEC("raw_tp")
 int exit_setfsgid(void *ctx) { return ids_call(ctx, PK_SETGID, CALL_SETFSGID, NONE, 0, NONE); }
 
+#define CAP_VERSION_1 0x19980330
+
 /* capset(hdr, data): data is two __user_cap_data_struct (low and high 32
- * bits of each set) for the 64-bit capability versions. */
+ * bits of each set) for the 64-bit capability versions, one for version 1
+ * (hdr->version says which). Reading two for version 1 would take
+ * whatever follows in the caller's memory for capabilities 32-63. */
 SEC("raw_tp")
 int exit_capset(void *ctx)
 {
@@ -178,11 +182,15 @@ int exit_capset(void *ctx)
 	struct {
 		__u32 effective, permitted, inheritable;
 	} d[2] = {};
+	__u32 version = 0;
 
 	if (!s)
 		return 0;
-	if (bpf_probe_read_user(d, sizeof(d), (void *)ARG(1)) < 0)
-		bpf_probe_read_user(d, sizeof(d[0]), (void *)ARG(1)); /* version 1: one struct */
+	bpf_probe_read_user(&version, sizeof(version), (void *)ARG(0));
+	if (version == CAP_VERSION_1)
+		bpf_probe_read_user(d, sizeof(d[0]), (void *)ARG(1));
+	else
+		bpf_probe_read_user(d, sizeof(d), (void *)ARG(1));
 	s->rec.caps[0] = d[0].effective | (__u64)d[1].effective << 32;
 	s->rec.caps[1] = d[0].permitted | (__u64)d[1].permitted << 32;
 	s->rec.caps[2] = d[0].inheritable | (__u64)d[1].inheritable << 32;
@@ -254,7 +262,7 @@ int exit_memfd_create(void *ctx)
 
 	if (!policy_wanted(PK_MEMFD))
 		return 0;
-	s = priv_begin(PK_MEMFD, CALL_MEMFD_CREATE, ARG(1), EXIT_RET(ctx));
+	s = priv_begin(PK_MEMFD, CALL_MEMFD_CREATE, (__u32)ARG(1), EXIT_RET(ctx)); /* unsigned int flags */
 	if (!s)
 		return 0;
 	n = bpf_probe_read_user_str(s->data, NAME_LEN, (void *)ARG(0));
@@ -271,7 +279,8 @@ int exit_bpf(void *ctx)
 
 	if (!policy_wanted(PK_BPF))
 		return 0;
-	s = priv_begin(PK_BPF, CALL_BPF, ARG(0), EXIT_RET(ctx));
+	/* int cmd: the kernel ignores the high bits, so rules must too. */
+	s = priv_begin(PK_BPF, CALL_BPF, (__u32)ARG(0), EXIT_RET(ctx));
 	if (s)
 		priv_emit(s);
 	return 0;

@@ -287,10 +287,11 @@ static __always_inline __u64 policy_name_dim(struct policy_name_key *k, const vo
 }
 
 /*
- * policy_proc_ok is the current process's standing. A process the table
- * does not know (it was evicted, or vigil is still seeding) passes only the
- * rules without process selectors, and is flagged so that userspace can
- * decide the others from its own process table.
+ * policy_proc_ok is the current process's standing: the rules it can match
+ * as far as the kernel can tell. A process the table does not know (it was
+ * evicted, or vigil is still seeding) passes only the rules without process
+ * selectors, and is flagged SEC_PROC_UNKNOWN; so is a process whose parent
+ * was unknown at its exec, for the rules with parent selectors.
  */
 static __always_inline __u64 policy_proc_ok(__u32 tgid, __u8 *flags)
 {
@@ -302,6 +303,23 @@ static __always_inline __u64 policy_proc_ok(__u32 tgid, __u8 *flags)
 	}
 	*flags |= SEC_PROC_UNKNOWN;
 	return ~(pol_exe_any | pol_pexe_any);
+}
+
+/*
+ * policy_proc_cand is the rules the current process's event stays a
+ * candidate for: its standing, plus, when the kernel could not decide the
+ * rules with process selectors (SEC_PROC_UNKNOWN), those too, so that an
+ * event matching them on every other dimension reaches userspace, which
+ * decides them from its own process table. Dropping it here, as vigil
+ * once did, made a process evicted from procs invisible to such rules.
+ * *ok is the standing alone: only rules in it may be enforced.
+ */
+static __always_inline __u64 policy_proc_cand(__u32 tgid, __u8 *flags, __u64 *ok)
+{
+	*ok = policy_proc_ok(tgid, flags);
+	if (*flags & SEC_PROC_UNKNOWN)
+		return *ok | pol_exe_any | pol_pexe_any;
+	return *ok;
 }
 
 static __always_inline bool policy_param_ok(const volatile struct policy_param *p, __u64 arg)

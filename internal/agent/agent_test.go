@@ -50,6 +50,14 @@ func (r *recorder) Handle(ev *event.Event) {
 // startAgent runs an agent whose events go to the returned recorder.
 func startAgent(t *testing.T, opts Options) *recorder {
 	t.Helper()
+	rec, _ := runAgent(t, opts)
+	return rec
+}
+
+// runAgent is startAgent for tests that reach into the agent's kernel
+// objects too.
+func runAgent(t *testing.T, opts Options) (*recorder, *Agent) {
+	t.Helper()
 	bpftest.Require(t)
 	leaks := bpftest.NewLeakCheck(t)
 	rec := &recorder{}
@@ -71,7 +79,7 @@ func startAgent(t *testing.T, opts Options) *recorder {
 			t.Errorf("agent close: %v", err)
 		}
 	})
-	return rec
+	return rec, a
 }
 
 // waitFor returns the first recorded event that satisfies match.

@@ -101,6 +101,7 @@ const sentinelRule = `
 type security struct {
 	t        *testing.T
 	rec      *recorder
+	agent    *Agent
 	dir      string
 	sentinel string
 }
@@ -116,7 +117,7 @@ func startSecurity(t *testing.T, rules string, emitAll ...event.Kind) *security 
 	copyFile(t, "/usr/bin/true", s.sentinel, 0o755)
 	rules = strings.ReplaceAll(rules, "DIR", dir)
 	prog := compileRules(t, "rules:\n"+rules+fmt.Sprintf(sentinelRule, s.sentinel))
-	s.rec = startAgent(t, Options{
+	s.rec, s.agent = runAgent(t, Options{
 		ExcludeSelf: true,
 		Security:    &SecurityOptions{Program: prog, EmitAll: emitAll},
 	})
@@ -754,5 +755,60 @@ assert libc.syscall(126, hdr, data) == 0                              # capset t
 	}
 	if !slices.Contains(caps.Priv.Effective, "CAP_SYS_ADMIN") {
 		t.Errorf("capset effective %v: root's CAP_SYS_ADMIN is missing", caps.Priv.Effective)
+	}
+}
+
+// TestEvictedProcessIsDecidedInUserspace: a process the kernel's table of
+// rule standings no longer has (evicted from the LRU map, here deleted by
+// the test) cannot have rules with process selectors decided in the
+// kernel. Its event must still reach userspace, which decides them from
+// its own process table; and an undecided rule is never enforced, so the
+// kill rule alerts without killing.
+func TestEvictedProcessIsDecidedInUserspace(t *testing.T) {
+	s := startSecurity(t, `  - name: cat-reads-watched
+    description: d
+    severity: high
+    events: [open]
+    match:
+      exe: {exact: [/usr/bin/cat]}
+      path: {prefix: [DIR/watched/]}
+    action: kill
+`)
+	watched := filepath.Join(s.dir, "watched", "f")
+	if err := os.MkdirAll(filepath.Dir(watched), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(watched, []byte("watched\n"), 0o644)
+	fifo := filepath.Join(s.dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// cat blocks opening the fifo until the test writes it, then opens the
+	// watched file.
+	cmd := exec.Command("/usr/bin/cat", fifo, watched)
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := uint32(cmd.Process.Pid)
+	waitFor(t, s.rec, "cat's exec", func(e *event.Event) bool { return e.Kind == event.KindExec && e.Process.PID == pid })
+	if err := s.agent.policy.Maps()["procs"].Delete(pid); err != nil {
+		t.Fatalf("evict cat from procs: %v", err)
+	}
+	if err := os.WriteFile(fifo, []byte("fifo\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("cat: %v (an undecided rule must not kill)", err)
+	}
+	if out.String() != "fifo\nwatched\n" {
+		t.Errorf("cat printed %q", out.String())
+	}
+	a := waitFor(t, s.rec, "an alert of cat-reads-watched", func(e *event.Event) bool {
+		return e.Kind == event.KindAlert && e.Alert.Rule == "cat-reads-watched" && e.Process.PID == pid
+	})
+	if a.Alert.Action != event.ActionAlert || a.Alert.Event.File == nil || a.Alert.Event.File.Path != watched {
+		t.Errorf("alert %+v of event %+v", a.Alert, a.Alert.Event.File)
 	}
 }

@@ -207,13 +207,15 @@ static __always_inline void emit(struct net_record *r)
 }
 
 /* candidates is the first, cheap step of every hook: the rules of kind k
- * the current process can match. */
-static __always_inline __u64 candidates(__u8 k, __u64 pid_tgid, __u8 *sf)
+ * the current process can match (policy_proc_cand); *ok is those it may
+ * be held to in the kernel. */
+static __always_inline __u64 candidates(__u8 k, __u64 pid_tgid, __u8 *sf, __u64 *ok)
 {
 	__u64 cand = policy_kind_rules(k);
 
+	*ok = 0;
 	if (cand)
-		cand &= policy_proc_ok(pid_tgid >> 32, sf);
+		cand &= policy_proc_cand(pid_tgid >> 32, sf, ok);
 	return cand;
 }
 
@@ -228,14 +230,16 @@ static __always_inline int addr_call(__u8 kind, long ret)
 	struct socket *sock;
 	__u16 family;
 	__u8 sf = 0;
-	__u64 cand;
+	__u64 cand, ok;
 
 	if (skip_self(pid_tgid) || !policy_wanted(kind))
 		return 0;
-	cand = candidates(kind, pid_tgid, &sf);
-	/* Deny rules are decided, and reported, by the cgroup hooks. */
+	cand = candidates(kind, pid_tgid, &sf, &ok);
+	/* Deny rules are decided, and reported, by the cgroup hooks; those
+	 * the kernel could not decide for this process are left to userspace
+	 * like any other (the hook let the connect through). */
 	if (kind == PK_CONNECT)
-		cand &= ~pol_deny;
+		cand &= ~(pol_deny & ok);
 	if (!cand && !all)
 		return 0;
 	long fd = syscall_arg(0);
@@ -245,7 +249,7 @@ static __always_inline int addr_call(__u8 kind, long ret)
 		cand = dest_dims(cand, family, e.addr, e.port);
 	if (!cand && !all)
 		return 0;
-	policy_enforce(cand, &sf);
+	policy_enforce(cand & ok, &sf);
 	r = new_record(kind, sf, cand);
 	if (!r)
 		return 0;
@@ -284,14 +288,14 @@ int exit_listen(void *ctx)
 	struct net_record *r;
 	struct socket *sock;
 	__u8 sf = 0;
-	__u64 cand;
+	__u64 cand, ok;
 
 	if (skip_self(pid_tgid) || !policy_wanted(PK_LISTEN))
 		return 0;
-	cand = candidates(PK_LISTEN, pid_tgid, &sf);
+	cand = candidates(PK_LISTEN, pid_tgid, &sf, &ok);
 	if (!cand && !policy_emit_all(PK_LISTEN))
 		return 0;
-	policy_enforce(cand, &sf);
+	policy_enforce(cand & ok, &sf);
 	r = new_record(PK_LISTEN, sf, cand);
 	if (!r)
 		return 0;
@@ -315,17 +319,17 @@ static __always_inline int accept_exit(long ret)
 	struct net_record *r;
 	struct socket *sock;
 	__u8 sf = 0;
-	__u64 cand;
+	__u64 cand, ok;
 
 	if (ret < 0 || skip_self(pid_tgid) || !policy_wanted(PK_ACCEPT))
 		return 0;
-	cand = candidates(PK_ACCEPT, pid_tgid, &sf);
+	cand = candidates(PK_ACCEPT, pid_tgid, &sf, &ok);
 	if (!cand && !policy_emit_all(PK_ACCEPT))
 		return 0;
 	sock = socket_of(ret);
 	if (!sock)
 		return 0;
-	policy_enforce(cand, &sf);
+	policy_enforce(cand & ok, &sf);
 	r = new_record(PK_ACCEPT, sf, cand);
 	if (!r)
 		return 0;
@@ -350,11 +354,11 @@ int exit_socket(void *ctx)
 	struct net_record *r;
 	__u16 family, type, protocol;
 	__u8 sf = 0;
-	__u64 cand;
+	__u64 cand, ok;
 
 	if (ret < 0 || skip_self(pid_tgid) || !policy_wanted(PK_SOCKET))
 		return 0;
-	cand = candidates(PK_SOCKET, pid_tgid, &sf);
+	cand = candidates(PK_SOCKET, pid_tgid, &sf, &ok);
 	if (!cand && !policy_emit_all(PK_SOCKET))
 		return 0;
 	family = syscall_arg(0);
@@ -363,7 +367,7 @@ int exit_socket(void *ctx)
 	cand = policy_params(cand, (__u64)family | (__u64)type << 16);
 	if (!cand && !policy_emit_all(PK_SOCKET))
 		return 0;
-	policy_enforce(cand, &sf);
+	policy_enforce(cand & ok, &sf);
 	r = new_record(PK_SOCKET, sf, cand);
 	if (!r)
 		return 0;
@@ -392,7 +396,7 @@ static __always_inline int dup_event(long ret)
 	struct sock *sk;
 	__u16 family;
 	__u8 sf = 0;
-	__u64 cand;
+	__u64 cand, ok;
 
 	if (ret < 0 || newfd > 2 || skip_self(pid_tgid) || !policy_wanted(PK_DUP))
 		return 0;
@@ -404,10 +408,10 @@ static __always_inline int dup_event(long ret)
 	family = sk ? BPF_CORE_READ(sk, __sk_common.skc_family) : 0;
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	cand = candidates(PK_DUP, pid_tgid, &sf);
+	cand = candidates(PK_DUP, pid_tgid, &sf, &ok);
 	if (!cand && !policy_emit_all(PK_DUP))
 		return 0;
-	policy_enforce(cand, &sf);
+	policy_enforce(cand & ok, &sf);
 	r = new_record(PK_DUP, sf, cand);
 	if (!r)
 		return 0;

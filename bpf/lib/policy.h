@@ -287,11 +287,17 @@ static __always_inline __u64 policy_name_dim(struct policy_name_key *k, const vo
 }
 
 /*
- * policy_proc_ok is the current process's standing: the rules it can match
- * as far as the kernel can tell. A process the table does not know (it was
- * evicted, or vigil is still seeding) passes only the rules without process
- * selectors, and is flagged SEC_PROC_UNKNOWN; so is a process whose parent
- * was unknown at its exec, for the rules with parent selectors.
+ * policy_proc_ok is the rules the current process's event is a candidate
+ * for, as far as its standing goes. A process the table does not know (it
+ * was evicted, or vigil is still seeding) is flagged SEC_PROC_UNKNOWN and
+ * stays a candidate for every rule: the kernel cannot decide the rules
+ * with process selectors, so an event matching them on every other
+ * dimension must reach userspace, which decides them from its own process
+ * table (dropping it here, as vigil once did, made an evicted process
+ * invisible to such rules). A process whose parent was unknown at its
+ * exec, or whose executable was too deep to walk, is flagged too and its
+ * standing keeps the rules it leaves undecided. Such rules are never
+ * enforced: policy_enforce_decided.
  */
 static __always_inline __u64 policy_proc_ok(__u32 tgid, __u8 *flags)
 {
@@ -302,24 +308,22 @@ static __always_inline __u64 policy_proc_ok(__u32 tgid, __u8 *flags)
 		return p->ok;
 	}
 	*flags |= SEC_PROC_UNKNOWN;
-	return ~(pol_exe_any | pol_pexe_any);
+	return ~0ULL;
 }
 
 /*
- * policy_proc_cand is the rules the current process's event stays a
- * candidate for: its standing, plus, when the kernel could not decide the
- * rules with process selectors (SEC_PROC_UNKNOWN), those too, so that an
- * event matching them on every other dimension reaches userspace, which
- * decides them from its own process table. Dropping it here, as vigil
- * once did, made a process evicted from procs invisible to such rules.
- * *ok is the standing alone: only rules in it may be enforced.
+ * policy_undecided is, for an event with flags, the rules the kernel could
+ * not decide: those with process selectors when the process is flagged
+ * SEC_PROC_UNKNOWN, else none. Branch-free on purpose: the masks are
+ * load-time constants the verifier knows, and a branch here doubles the
+ * states of every later test of the candidates (the open program then
+ * outgrew the verifier's budget).
  */
-static __always_inline __u64 policy_proc_cand(__u32 tgid, __u8 *flags, __u64 *ok)
+static __always_inline __u64 policy_undecided(__u8 flags)
 {
-	*ok = policy_proc_ok(tgid, flags);
-	if (*flags & SEC_PROC_UNKNOWN)
-		return *ok | pol_exe_any | pol_pexe_any;
-	return *ok;
+	__u64 unknown = (flags >> __builtin_ctz(SEC_PROC_UNKNOWN)) & 1;
+
+	return -unknown & (pol_exe_any | pol_pexe_any);
 }
 
 static __always_inline bool policy_param_ok(const volatile struct policy_param *p, __u64 arg)
@@ -416,6 +420,16 @@ static __always_inline void policy_enforce(__u64 matched, __u8 *flags)
 		bpf_send_signal(SIGKILL);
 		*flags |= SEC_KILLED;
 	}
+}
+
+/*
+ * policy_enforce_decided is policy_enforce for the candidates of a
+ * policy_proc_ok standing: only the rules the kernel decided are enforced.
+ */
+static __always_inline void policy_enforce_decided(__u64 matched, __u8 *flags)
+{
+	if (matched & pol_kill)
+		policy_enforce(matched & ~policy_undecided(*flags), flags);
 }
 
 #endif /* VIGIL_LIB_POLICY_H */

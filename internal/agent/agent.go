@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -426,6 +428,13 @@ func (a *Agent) handleProcess(rec *process.Record) {
 	p := &ev.Process
 	switch ev.Kind {
 	case event.KindExec:
+		if rec.ExeTruncated {
+			// The kernel's walk stopped short of the root: /proc has the
+			// whole path, and the rules left the executable to us.
+			if exe, err := os.Readlink(filepath.Join(proc.DefaultProcRoot, strconv.FormatUint(uint64(p.PID), 10), "exe")); err == nil {
+				p.Exe = exe
+			}
+		}
 		a.table.ExecInCgroup(*p, rec.StartNs, rec.CgroupV1ID)
 		a.table.Fill(p)
 		ev.Ancestors = a.table.Ancestors(p.PID, a.opts.MaxAncestors)

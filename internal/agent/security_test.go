@@ -805,10 +805,58 @@ func TestEvictedProcessIsDecidedInUserspace(t *testing.T) {
 	if out.String() != "fifo\nwatched\n" {
 		t.Errorf("cat printed %q", out.String())
 	}
-	a := waitFor(t, s.rec, "an alert of cat-reads-watched", func(e *event.Event) bool {
+	a := waitFor(t, s.rec, "alert of cat-reads-watched", func(e *event.Event) bool {
 		return e.Kind == event.KindAlert && e.Alert.Rule == "cat-reads-watched" && e.Process.PID == pid
 	})
 	if a.Alert.Action != event.ActionAlert || a.Alert.Event.File == nil || a.Alert.Event.File.Path != watched {
 		t.Errorf("alert %+v of event %+v", a.Alert, a.Alert.Event.File)
+	}
+}
+
+// TestDeepExecutableIsDecidedInUserspace: an executable deeper than the
+// kernel's dentry walk goes gets only the tail of its path there, which
+// could match patterns the real path does not (or miss those it does). Its
+// executable rules are left to userspace, which reads /proc/<pid>/exe:
+// the exec event carries the whole path, the rule about the directory it
+// lies in alerts, and the kill rule, undecided in the kernel, does not
+// kill.
+func TestDeepExecutableIsDecidedInUserspace(t *testing.T) {
+	s := startSecurity(t, `  - name: runs-below-dir
+    description: d
+    severity: high
+    events: [exec]
+    match:
+      exe: {prefix: [DIR/]}
+  - name: kills-tails
+    description: a pattern only the tail of the path matches
+    severity: high
+    events: [exec]
+    match:
+      exe: {prefix: [/d/d/]}
+    action: kill
+`)
+	deep := filepath.Join(s.dir+strings.Repeat("/d", 60), "deep-sleep")
+	copyFile(t, "/usr/bin/sleep", deep, 0o755)
+	cmd := exec.Command(deep, "1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := uint32(cmd.Process.Pid)
+	a := waitFor(t, s.rec, "alert of runs-below-dir", func(e *event.Event) bool {
+		return e.Kind == event.KindAlert && e.Alert.Rule == "runs-below-dir" && e.Process.PID == pid
+	})
+	if a.Alert.Event.Process.Exe != deep || a.Process.Exe != deep {
+		t.Errorf("exe %q (event %q), want the whole path %q", a.Process.Exe, a.Alert.Event.Process.Exe, deep)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("deep-sleep: %v (killed on the tail of its path?)", err)
+	}
+	s.barrier()
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	for _, e := range s.rec.evs {
+		if e.Kind == event.KindAlert && e.Alert.Rule == "kills-tails" && e.Process.PID == pid {
+			t.Errorf("the tail of the path raised %+v", e.Alert)
+		}
 	}
 }

@@ -172,7 +172,9 @@ func (k *Kernel) SeedProcesses(seeds []Seed) error {
 			_, pAs := k.prog.ProcessMasks(s.ParentExe)
 			st.Ok = exeOK & pAs
 		} else {
-			st.Ok = exeOK &^ k.consts["pol_pexe_any"].(uint64)
+			// The parent rules stay candidates, undecided: userspace
+			// decides them (policy_proc_ok in bpf/lib/policy.h).
+			st.Ok = exeOK
 			st.Flags = uint32(FlagProcUnknown)
 		}
 		if err := m.Update(s.PID, &st, ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {

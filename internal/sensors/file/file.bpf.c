@@ -302,7 +302,7 @@ static __always_inline int open_exit(long ret, int variant)
 	bool all = policy_emit_all(PK_OPEN), trunc = false;
 	struct file_bufs b;
 	struct file_record *r;
-	__u64 cand, ok = 0, flags = 0;
+	__u64 cand, flags = 0;
 	__u32 mode = 0, start, len;
 	__u8 sf = 0;
 	struct file *f;
@@ -311,7 +311,7 @@ static __always_inline int open_exit(long ret, int variant)
 		return 0;
 	cand = policy_kind_rules(PK_OPEN);
 	if (cand)
-		cand &= policy_proc_cand(pid_tgid >> 32, &sf, &ok);
+		cand &= policy_proc_ok(pid_tgid >> 32, &sf);
 	if (!cand && !all)
 		return 0;
 	open_args(variant, &flags, &mode);
@@ -339,7 +339,7 @@ static __always_inline int open_exit(long ret, int variant)
 	}
 	if (!cand && !all)
 		return 0;
-	policy_enforce(cand & ok, &sf);
+	policy_enforce_decided(cand, &sf);
 
 	r = &b.s->rec;
 	fill_file_record(r, PK_OPEN, sf, cand);
@@ -433,13 +433,13 @@ static __always_inline int file_call(struct file_call *c, long ret)
 	struct file_bufs b;
 	struct file_record *r;
 	__u8 sf = 0;
-	__u64 cand, ok = 0;
+	__u64 cand;
 
 	if (skip_self(pid_tgid) || !policy_wanted(c->kind))
 		return 0;
 	cand = policy_kind_rules(c->kind);
 	if (cand)
-		cand &= policy_proc_cand(pid_tgid >> 32, &sf, &ok);
+		cand &= policy_proc_ok(pid_tgid >> 32, &sf);
 	if (!cand && !all)
 		return 0;
 	if (!file_bufs(&b))
@@ -478,7 +478,7 @@ static __always_inline int file_call(struct file_call *c, long ret)
 	cand = policy_params(cand, c->kind == PK_CHMOD ? c->mode : c->arg);
 	if (!cand && !all)
 		return 0;
-	policy_enforce(cand & ok, &sf);
+	policy_enforce_decided(cand, &sf);
 
 	r = &b.s->rec;
 	fill_file_record(r, c->kind, sf, cand);

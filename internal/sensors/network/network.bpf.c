@@ -207,15 +207,13 @@ static __always_inline void emit(struct net_record *r)
 }
 
 /* candidates is the first, cheap step of every hook: the rules of kind k
- * the current process can match (policy_proc_cand); *ok is those it may
- * be held to in the kernel. */
-static __always_inline __u64 candidates(__u8 k, __u64 pid_tgid, __u8 *sf, __u64 *ok)
+ * the current process can match. */
+static __always_inline __u64 candidates(__u8 k, __u64 pid_tgid, __u8 *sf)
 {
 	__u64 cand = policy_kind_rules(k);
 
-	*ok = 0;
 	if (cand)
-		cand &= policy_proc_cand(pid_tgid >> 32, sf, ok);
+		cand &= policy_proc_ok(pid_tgid >> 32, sf);
 	return cand;
 }
 
@@ -230,16 +228,16 @@ static __always_inline int addr_call(__u8 kind, long ret)
 	struct socket *sock;
 	__u16 family;
 	__u8 sf = 0;
-	__u64 cand, ok;
+	__u64 cand;
 
 	if (skip_self(pid_tgid) || !policy_wanted(kind))
 		return 0;
-	cand = candidates(kind, pid_tgid, &sf, &ok);
+	cand = candidates(kind, pid_tgid, &sf);
 	/* Deny rules are decided, and reported, by the cgroup hooks; those
 	 * the kernel could not decide for this process are left to userspace
 	 * like any other (the hook let the connect through). */
 	if (kind == PK_CONNECT)
-		cand &= ~(pol_deny & ok);
+		cand &= ~pol_deny | policy_undecided(sf);
 	if (!cand && !all)
 		return 0;
 	long fd = syscall_arg(0);
@@ -249,7 +247,7 @@ static __always_inline int addr_call(__u8 kind, long ret)
 		cand = dest_dims(cand, family, e.addr, e.port);
 	if (!cand && !all)
 		return 0;
-	policy_enforce(cand & ok, &sf);
+	policy_enforce_decided(cand, &sf);
 	r = new_record(kind, sf, cand);
 	if (!r)
 		return 0;
@@ -288,14 +286,14 @@ int exit_listen(void *ctx)
 	struct net_record *r;
 	struct socket *sock;
 	__u8 sf = 0;
-	__u64 cand, ok;
+	__u64 cand;
 
 	if (skip_self(pid_tgid) || !policy_wanted(PK_LISTEN))
 		return 0;
-	cand = candidates(PK_LISTEN, pid_tgid, &sf, &ok);
+	cand = candidates(PK_LISTEN, pid_tgid, &sf);
 	if (!cand && !policy_emit_all(PK_LISTEN))
 		return 0;
-	policy_enforce(cand & ok, &sf);
+	policy_enforce_decided(cand, &sf);
 	r = new_record(PK_LISTEN, sf, cand);
 	if (!r)
 		return 0;
@@ -319,17 +317,17 @@ static __always_inline int accept_exit(long ret)
 	struct net_record *r;
 	struct socket *sock;
 	__u8 sf = 0;
-	__u64 cand, ok;
+	__u64 cand;
 
 	if (ret < 0 || skip_self(pid_tgid) || !policy_wanted(PK_ACCEPT))
 		return 0;
-	cand = candidates(PK_ACCEPT, pid_tgid, &sf, &ok);
+	cand = candidates(PK_ACCEPT, pid_tgid, &sf);
 	if (!cand && !policy_emit_all(PK_ACCEPT))
 		return 0;
 	sock = socket_of(ret);
 	if (!sock)
 		return 0;
-	policy_enforce(cand & ok, &sf);
+	policy_enforce_decided(cand, &sf);
 	r = new_record(PK_ACCEPT, sf, cand);
 	if (!r)
 		return 0;
@@ -354,11 +352,11 @@ int exit_socket(void *ctx)
 	struct net_record *r;
 	__u16 family, type, protocol;
 	__u8 sf = 0;
-	__u64 cand, ok;
+	__u64 cand;
 
 	if (ret < 0 || skip_self(pid_tgid) || !policy_wanted(PK_SOCKET))
 		return 0;
-	cand = candidates(PK_SOCKET, pid_tgid, &sf, &ok);
+	cand = candidates(PK_SOCKET, pid_tgid, &sf);
 	if (!cand && !policy_emit_all(PK_SOCKET))
 		return 0;
 	family = syscall_arg(0);
@@ -367,7 +365,7 @@ int exit_socket(void *ctx)
 	cand = policy_params(cand, (__u64)family | (__u64)type << 16);
 	if (!cand && !policy_emit_all(PK_SOCKET))
 		return 0;
-	policy_enforce(cand & ok, &sf);
+	policy_enforce_decided(cand, &sf);
 	r = new_record(PK_SOCKET, sf, cand);
 	if (!r)
 		return 0;
@@ -396,7 +394,7 @@ static __always_inline int dup_event(long ret)
 	struct sock *sk;
 	__u16 family;
 	__u8 sf = 0;
-	__u64 cand, ok;
+	__u64 cand;
 
 	if (ret < 0 || newfd > 2 || skip_self(pid_tgid) || !policy_wanted(PK_DUP))
 		return 0;
@@ -408,10 +406,10 @@ static __always_inline int dup_event(long ret)
 	family = sk ? BPF_CORE_READ(sk, __sk_common.skc_family) : 0;
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	cand = candidates(PK_DUP, pid_tgid, &sf, &ok);
+	cand = candidates(PK_DUP, pid_tgid, &sf);
 	if (!cand && !policy_emit_all(PK_DUP))
 		return 0;
-	policy_enforce(cand & ok, &sf);
+	policy_enforce_decided(cand, &sf);
 	r = new_record(PK_DUP, sf, cand);
 	if (!r)
 		return 0;
@@ -454,7 +452,10 @@ static __always_inline int deny(struct bpf_sock_addr *ctx, __u16 family, const _
 	cand = policy_kind_rules(PK_CONNECT) & pol_deny;
 	if (!cand)
 		return 1;
+	/* Refuse only on what the kernel decided; the rest is userspace's to
+	 * report, from the connect's exit. */
 	cand &= policy_proc_ok(pid_tgid >> 32, &sf);
+	cand &= ~policy_undecided(sf);
 	cand = dest_dims(cand, family, addr, port);
 	if (!cand)
 		return 1;

@@ -95,13 +95,13 @@ static __always_inline struct priv_scratch *priv_begin(__u8 kind, __u8 call, __u
 	struct priv_record *r;
 	__u32 zero = 0;
 	__u8 sf = 0;
-	__u64 cand, ok = 0;
+	__u64 cand;
 
 	if ((filter_tgid && (pid_tgid >> 32) == filter_tgid) || !policy_wanted(kind))
 		return NULL;
 	cand = policy_kind_rules(kind);
 	if (cand) {
-		cand &= policy_proc_cand(pid_tgid >> 32, &sf, &ok);
+		cand &= policy_proc_ok(pid_tgid >> 32, &sf);
 		cand = policy_params(cand, arg);
 	}
 	if (!cand && !policy_emit_all(kind))
@@ -109,7 +109,7 @@ static __always_inline struct priv_scratch *priv_begin(__u8 kind, __u8 call, __u
 	s = bpf_map_lookup_elem(&priv_scratch, &zero);
 	if (!s)
 		return NULL;
-	policy_enforce(cand & ok, &sf);
+	policy_enforce_decided(cand, &sf);
 	r = &s->rec;
 	__builtin_memset(r, 0, sizeof(*r));
 	fill_header(&r->hdr, RECORD_PRIV, (struct task_struct *)bpf_get_current_task());

@@ -26,6 +26,9 @@ type Record struct {
 	// SecFlags its policy flags (bpfpolicy.Flag*).
 	Rules    uint64
 	SecFlags uint8
+	// ExeTruncated is, for exec records, that the executable's path was
+	// deeper than the kernel's dentry walk: Event.Process.Exe is its tail.
+	ExeTruncated bool
 
 	exec event.Exec
 	exit event.Exit
@@ -70,6 +73,7 @@ func Decode(raw []byte, clock bpfrt.Clock, out *Record) error {
 		cwdLen := int(le.Uint16(raw[70:]))
 		envLen := int(le.Uint16(raw[76:]))
 		out.SecFlags = raw[78]
+		out.ExeTruncated = flags&processExecFlagsEXEC_EXE_TRUNCATED != 0
 		out.CgroupV1ID = le.Uint64(raw[80:])
 		out.Rules = le.Uint64(raw[88:])
 		data := raw[execSize:]

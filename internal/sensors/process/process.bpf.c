@@ -166,31 +166,50 @@ static __always_inline __u32 append_path(const struct path *p, char *data, __u32
  * in procs for the process's later events, and returns the exec rules it
  * matches, killing the process when one of them says so.
  */
-static __always_inline __u64 exec_policy(struct exec_record *r, const char *exe, __u32 exe_len)
+static __always_inline __u64 exec_policy(struct exec_record *r, const char *exe, __u32 exe_len, bool exe_trunc)
 {
 	struct policy_scratch *pk = policy_scratch();
 	struct proc_policy st = {}, *parent;
-	__u64 pok, rules;
+	__u64 pok, rules, undecided = 0;
 	__u32 tgid = r->hdr.pid, ppid = r->hdr.ppid;
 
 	if (!pk)
 		return 0;
-	policy_set_key(&pk->key, exe, exe_len);
-	st.exe_ok = policy_str_dim(&pol_exe, &pk->key, pol_exe_wild);
-	st.as_parent = policy_str_dim(&pol_pexe, &pk->key, pol_pexe_wild);
+	if (exe_trunc) {
+		/* Deeper than the dentry walk goes: what it built is a tail of
+		 * the real path, which could match patterns the real path does
+		 * not, or miss those it does. The executable's rules, for this
+		 * process and as its children's parent, are left to userspace,
+		 * which reads /proc/<pid>/exe (SEC_INEXACT tells the children). */
+		st.exe_ok = ~0ULL;
+		st.as_parent = ~0ULL;
+		st.flags = SEC_PROC_UNKNOWN | SEC_INEXACT;
+		undecided = pol_exe_any | pol_pexe_any;
+	} else {
+		policy_set_key(&pk->key, exe, exe_len);
+		st.exe_ok = policy_str_dim(&pol_exe, &pk->key, pol_exe_wild);
+		st.as_parent = policy_str_dim(&pol_pexe, &pk->key, pol_pexe_wild);
+	}
+	/* Rules about the parent that cannot be decided stay candidates
+	 * (policy_proc_ok), for userspace. */
 	parent = bpf_map_lookup_elem(&procs, &ppid);
 	if (parent) {
 		pok = parent->as_parent;
+		if (parent->flags & SEC_INEXACT) {
+			st.flags |= SEC_PROC_UNKNOWN;
+			undecided |= pol_pexe_any;
+		}
 	} else {
-		pok = ~pol_pexe_any;
-		st.flags = SEC_PROC_UNKNOWN;
+		pok = ~0ULL;
+		st.flags |= SEC_PROC_UNKNOWN;
+		undecided |= pol_pexe_any;
 	}
 	st.ok = st.exe_ok & pok;
 	bpf_map_update_elem(&procs, &tgid, &st, BPF_ANY);
 
 	rules = policy_kind_rules(PK_EXEC) & st.ok;
 	r->sflags = st.flags;
-	policy_enforce(rules, &r->sflags);
+	policy_enforce(rules & ~undecided, &r->sflags);
 	return rules;
 }
 
@@ -269,7 +288,7 @@ int handle_exec(struct bpf_raw_tracepoint_args *ctx)
 	r->rules = 0;
 	r->sflags = 0;
 	if (pol_active && off <= PATH_AT_MAX)
-		r->rules = exec_policy(r, &s->data[off], len);
+		r->rules = exec_policy(r, &s->data[off], len, trunc);
 	off += len;
 
 	p = BPF_CORE_READ(task, fs, pwd);

@@ -860,3 +860,24 @@ func TestDeepExecutableIsDecidedInUserspace(t *testing.T) {
 		}
 	}
 }
+
+// TestBuiltinRulesLoad: every sensor the built-in rules need passes the
+// verifier with their constants. The rules' masks are load-time constants
+// the verifier tracks, so a change to a sensor can fit the budget with the
+// small rule sets of the other tests here and still fail with these
+// (as exit_open once did); the e2e tests would catch it only later.
+func TestBuiltinRulesLoad(t *testing.T) {
+	rules, err := policy.Load(nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := policy.Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, a := runAgent(t, Options{ExcludeSelf: true, Security: &SecurityOptions{Program: prog}})
+	if a.secSensors.file == nil || a.secSensors.network == nil || a.secSensors.privilege == nil {
+		t.Errorf("the built-in rules loaded file %v, network %v, privilege %v sensors; want all three",
+			a.secSensors.file != nil, a.secSensors.network != nil, a.secSensors.privilege != nil)
+	}
+}

@@ -881,3 +881,58 @@ func TestBuiltinRulesLoad(t *testing.T) {
 			a.secSensors.file != nil, a.secSensors.network != nil, a.secSensors.privilege != nil)
 	}
 }
+
+// TestLongestPathIsEvaluated: a path of 4 095 bytes, the longest the
+// kernel takes, fills the sensor's buffer just as a longer one would; only
+// the call's result (no ENAMETOOLONG) says it is whole. Padded with
+// slashes to that length, a chmod that sets the setuid bit must still be
+// matched; one byte longer, the kernel refuses it and nothing happened.
+func TestLongestPathIsEvaluated(t *testing.T) {
+	s := startSecurity(t, `  - name: setuid-below-dir
+    description: d
+    severity: high
+    events: [chmod]
+    match:
+      path: {prefix: [DIR/]}
+      mode: [S_ISUID]
+`)
+	target := filepath.Join(s.dir, "target")
+	if err := os.WriteFile(target, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	longest := strings.Repeat("/", 4095-len(target)) + target
+	// From a child: the agent does not watch its own process.
+	cmd := exec.Command("/usr/bin/python3", "-c", `
+import errno, os, sys
+p = sys.argv[1]
+assert len(p) == 4095
+os.chmod(p, 0o4755)
+try:
+    os.chmod("/" + p, 0o4755)
+    sys.exit("a 4096-byte path was taken")
+except OSError as e:
+    assert e.errno == errno.ENAMETOOLONG, e
+`, longest)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("python: %v: %s", err, out)
+	}
+	pid := uint32(cmd.Process.Pid)
+	a := waitFor(t, s.rec, "alert of setuid-below-dir", func(e *event.Event) bool {
+		return e.Kind == event.KindAlert && e.Alert.Rule == "setuid-below-dir" && e.Process.PID == pid
+	})
+	if a.Alert.Event.File.Path != target {
+		t.Errorf("path %q, want %q (normalized)", a.Alert.Event.File.Path, target)
+	}
+	s.barrier()
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	n := 0
+	for _, e := range s.rec.evs {
+		if e.Kind == event.KindAlert && e.Alert.Rule == "setuid-below-dir" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d alerts, want one: the refused call changed nothing", n)
+	}
+}

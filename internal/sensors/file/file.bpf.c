@@ -36,6 +36,7 @@ volatile const __u32 filter_tgid = 0;
 #define S_IFMT 00170000
 #define S_IFDIR 0040000
 #define AT_REMOVEDIR 0x200
+#define ENAMETOOLONG 36
 
 enum file_flags {
 	FILE_CREATED = 1 << 0,         /* open: the file was created */
@@ -444,6 +445,7 @@ static __always_inline int file_call(struct file_call *c, long ret)
 		return 0;
 	if (!file_bufs(&b))
 		return 0;
+	b.lx->full_is_whole = ret != -ENAMETOOLONG;
 
 	len = primary(c, &b, &name_at, &trunc);
 	if (!len) {

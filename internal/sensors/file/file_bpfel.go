@@ -59,11 +59,13 @@ type fileFileScratch struct {
 }
 
 type fileLexScratch struct {
-	_     structs.HostLayout
-	User  [4096]int8
-	In    [12288]int8
-	Out   [4096]int8
-	Stack [256]uint16
+	_           structs.HostLayout
+	User        [4096]int8
+	In          [12288]int8
+	Out         [4096]int8
+	Stack       [256]uint16
+	FullIsWhole uint8
+	_           [1]byte
 }
 
 type filePathScratch struct {

@@ -24,6 +24,9 @@ struct lex_scratch {
 	char in[LEX_IN_LEN + PATH_BUF_LEN]; /* slack: a masked offset plus a copy fits */
 	char out[PATH_BUF_LEN];
 	__u16 stack[LEX_DEPTH]; /* out offset of the '/' before each kept component */
+	/* Set per call: a user string that fills user[] is whole, because the
+	 * call did not fail with ENAMETOOLONG (see lex_user). */
+	__u8 full_is_whole;
 };
 
 struct lex_ctx {
@@ -126,13 +129,20 @@ static __always_inline __u32 lex_join(struct lex_scratch *s, const char *base, _
 	return base_len + 1 + user_len;
 }
 
-/* lex_user copies the user string at up into s->user; returns its length
- * without the NUL, or -1 when it cannot be read or is too long. */
+/*
+ * lex_user copies the user string at up into s->user; returns its length
+ * without the NUL, or -1 when it cannot be read or is too long. A string
+ * that fills the buffer is 4 095 bytes or longer, and the read cannot tell
+ * which; but the kernel refuses longer ones with ENAMETOOLONG, so when the
+ * call did not fail so, it is exactly the longest path the kernel takes,
+ * and whole (an attacker's padding of "////..." to that length must not
+ * hide the path from the rules).
+ */
 static __always_inline long lex_user(struct lex_scratch *s, const char *up)
 {
 	long n = bpf_probe_read_user_str(s->user, PATH_BUF_LEN, up);
 
-	if (n <= 0 || n >= PATH_BUF_LEN)
+	if (n <= 0 || n > PATH_BUF_LEN || (n == PATH_BUF_LEN && !s->full_is_whole))
 		return -1;
 	return n - 1;
 }

@@ -936,3 +936,65 @@ except OSError as e:
 		t.Errorf("%d alerts, want one: the refused call changed nothing", n)
 	}
 }
+
+// TestOpenat2 is openat2(2), whose flags come in a struct in the caller's
+// memory: a write below the watched directory alerts, a read does not, and
+// the event's flags are the file's access mode.
+func TestOpenat2(t *testing.T) {
+	s := startSecurity(t, `  - name: writes-below-dir
+    description: d
+    severity: high
+    events: [open]
+    match:
+      path: {prefix: [DIR/watched/]}
+      access: [write]
+`, event.KindOpen)
+	dir := filepath.Join(s.dir, "watched")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/usr/bin/python3", "-c", `
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+class OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+def openat2(path, flags, mode=0):
+    how = OpenHow(flags, mode, 0)
+    fd = libc.syscall(437, ctypes.c_int(-100), path.encode(), ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
+    if fd < 0:
+        sys.exit("openat2 %s: errno %d" % (path, ctypes.get_errno()))
+    os.close(fd)
+openat2(sys.argv[1] + "/w", os.O_WRONLY | os.O_CREAT, 0o644)
+openat2(sys.argv[1] + "/w", os.O_RDONLY)
+`, dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("python: %v: %s", err, out)
+	}
+	pid := uint32(cmd.Process.Pid)
+	waitFor(t, s.rec, "alert of writes-below-dir", func(e *event.Event) bool {
+		return e.Kind == event.KindAlert && e.Alert.Rule == "writes-below-dir" && e.Process.PID == pid
+	})
+	s.barrier()
+	s.rec.mu.Lock()
+	defer s.rec.mu.Unlock()
+	var alerts int
+	var access []string
+	for _, e := range s.rec.evs {
+		if e.Process.PID != pid {
+			continue
+		}
+		switch {
+		case e.Kind == event.KindAlert && e.Alert.Rule == "writes-below-dir":
+			alerts++
+		case e.Kind == event.KindOpen && e.File.Path == filepath.Join(dir, "w"):
+			access = append(access, strings.Join(e.File.Flags, "|"))
+		}
+	}
+	if alerts != 1 {
+		t.Errorf("%d alerts, want one (the write, not the read)", alerts)
+	}
+	if len(access) != 2 || !strings.Contains(access[0], "O_WRONLY") || strings.Contains(access[1], "O_WRONLY") {
+		t.Errorf("open flags %q, want the write's then the read's", access)
+	}
+}

@@ -28,6 +28,7 @@ volatile const __u32 filter_tgid = 0;
 #define FSTYPE_LEN 64 /* mount filesystem type */
 
 #define O_WRONLY 01
+#define O_ACCMODE 03
 #define O_CREAT 0100
 #define O_TRUNC 01000
 /* f_mode bit for "this open created the file" (include/linux/fs.h, stable
@@ -316,6 +317,16 @@ static __always_inline int open_exit(long ret, int variant)
 	if (!cand && !all)
 		return 0;
 	open_args(variant, &flags, &mode);
+	if (variant == OPEN_AT2) {
+		/* open_how lies in the caller's memory, which another thread
+		 * can rewrite before this exit runs; the access mode the file
+		 * was opened with is in the file. (variant is a constant of
+		 * each program: no branch remains in the others.) */
+		struct file *of = fd_file(ret);
+
+		if (of)
+			flags = (flags & ~(__u64)O_ACCMODE) | (BPF_CORE_READ(of, f_flags) & O_ACCMODE);
+	}
 	cand = policy_params(cand, flags);
 	if (!cand && !all)
 		return 0;

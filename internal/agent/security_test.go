@@ -200,6 +200,17 @@ func (s *security) alertFor(rule string, match func(*event.Event) bool) *event.E
 	})
 }
 
+// python3 is Debian's python3, which scripts/setup.sh installs: tests run
+// syscalls through it that Go's runtime would not let them make.
+func python3(t *testing.T) string {
+	t.Helper()
+	const py = "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		bpftest.SkipOrFail(t, "Debian's python3 is not installed (scripts/setup.sh installs it)")
+	}
+	return py
+}
+
 func pathIs(p string) func(*event.Event) bool {
 	return func(e *event.Event) bool { return e.File != nil && e.File.Path == p }
 }
@@ -440,10 +451,7 @@ func acceptor(t *testing.T) int {
 // TestNetworkAndPrivilegeKinds makes a real python3 do one of each call and
 // checks every event's fields, emitted whole (vigil trace --kind ...).
 func TestNetworkAndPrivilegeKinds(t *testing.T) {
-	py := "/usr/bin/python3"
-	if _, err := os.Stat(py); err != nil {
-		bpftest.SkipOrFail(t, "Debian's python3 is not installed (scripts/setup.sh installs it)")
-	}
+	py := python3(t)
 	kinds := []event.Kind{event.KindConnect, event.KindAccept, event.KindBind, event.KindListen, event.KindSocket,
 		event.KindDup, event.KindSetuid, event.KindSetgid, event.KindPtrace, event.KindMemfd}
 	s := startSecurity(t, "", kinds...)
@@ -700,10 +708,7 @@ func TestDeepPathIsFlaggedTruncated(t *testing.T) {
 // still BPF_PROG_LOAD. And a version 1 capset (one 32-bit set) reports no
 // capability above 31, whatever memory follows its data.
 func TestHighRegisterBitsHideNothing(t *testing.T) {
-	py := "/usr/bin/python3"
-	if _, err := os.Stat(py); err != nil {
-		bpftest.SkipOrFail(t, "Debian's python3 is not installed (scripts/setup.sh installs it)")
-	}
+	py := python3(t)
 	s := startSecurity(t, "", event.KindDup, event.KindChmod, event.KindBPF, event.KindCapset)
 	target := filepath.Join(s.dir, "modes")
 	if err := os.WriteFile(target, nil, 0o644); err != nil {
@@ -805,9 +810,7 @@ func TestEvictedProcessIsDecidedInUserspace(t *testing.T) {
 	if out.String() != "fifo\nwatched\n" {
 		t.Errorf("cat printed %q", out.String())
 	}
-	a := waitFor(t, s.rec, "alert of cat-reads-watched", func(e *event.Event) bool {
-		return e.Kind == event.KindAlert && e.Alert.Rule == "cat-reads-watched" && e.Process.PID == pid
-	})
+	a := s.alertFor("cat-reads-watched", func(e *event.Event) bool { return e.Process.PID == pid })
 	if a.Alert.Action != event.ActionAlert || a.Alert.Event.File == nil || a.Alert.Event.File.Path != watched {
 		t.Errorf("alert %+v of event %+v", a.Alert, a.Alert.Event.File)
 	}
@@ -842,9 +845,7 @@ func TestDeepExecutableIsDecidedInUserspace(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := uint32(cmd.Process.Pid)
-	a := waitFor(t, s.rec, "alert of runs-below-dir", func(e *event.Event) bool {
-		return e.Kind == event.KindAlert && e.Alert.Rule == "runs-below-dir" && e.Process.PID == pid
-	})
+	a := s.alertFor("runs-below-dir", func(e *event.Event) bool { return e.Process.PID == pid })
 	if a.Alert.Event.Process.Exe != deep || a.Process.Exe != deep {
 		t.Errorf("exe %q (event %q), want the whole path %q", a.Process.Exe, a.Alert.Event.Process.Exe, deep)
 	}
@@ -852,10 +853,8 @@ func TestDeepExecutableIsDecidedInUserspace(t *testing.T) {
 		t.Errorf("deep-sleep: %v (killed on the tail of its path?)", err)
 	}
 	s.barrier()
-	s.rec.mu.Lock()
-	defer s.rec.mu.Unlock()
-	for _, e := range s.rec.evs {
-		if e.Kind == event.KindAlert && e.Alert.Rule == "kills-tails" && e.Process.PID == pid {
+	for _, e := range s.alerts("kills-tails") {
+		if e.Process.PID == pid {
 			t.Errorf("the tail of the path raised %+v", e.Alert)
 		}
 	}
@@ -902,7 +901,7 @@ func TestLongestPathIsEvaluated(t *testing.T) {
 	}
 	longest := strings.Repeat("/", 4095-len(target)) + target
 	// From a child: the agent does not watch its own process.
-	cmd := exec.Command("/usr/bin/python3", "-c", `
+	cmd := exec.Command(python3(t), "-c", `
 import errno, os, sys
 p = sys.argv[1]
 assert len(p) == 4095
@@ -917,22 +916,12 @@ except OSError as e:
 		t.Fatalf("python: %v: %s", err, out)
 	}
 	pid := uint32(cmd.Process.Pid)
-	a := waitFor(t, s.rec, "alert of setuid-below-dir", func(e *event.Event) bool {
-		return e.Kind == event.KindAlert && e.Alert.Rule == "setuid-below-dir" && e.Process.PID == pid
-	})
+	a := s.alertFor("setuid-below-dir", func(e *event.Event) bool { return e.Process.PID == pid })
 	if a.Alert.Event.File.Path != target {
 		t.Errorf("path %q, want %q (normalized)", a.Alert.Event.File.Path, target)
 	}
 	s.barrier()
-	s.rec.mu.Lock()
-	defer s.rec.mu.Unlock()
-	n := 0
-	for _, e := range s.rec.evs {
-		if e.Kind == event.KindAlert && e.Alert.Rule == "setuid-below-dir" {
-			n++
-		}
-	}
-	if n != 1 {
+	if n := len(s.alerts("setuid-below-dir")); n != 1 {
 		t.Errorf("%d alerts, want one: the refused call changed nothing", n)
 	}
 }
@@ -953,7 +942,7 @@ func TestOpenat2(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("/usr/bin/python3", "-c", `
+	cmd := exec.Command(python3(t), "-c", `
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
@@ -972,28 +961,19 @@ openat2(sys.argv[1] + "/w", os.O_RDONLY)
 		t.Fatalf("python: %v: %s", err, out)
 	}
 	pid := uint32(cmd.Process.Pid)
-	waitFor(t, s.rec, "alert of writes-below-dir", func(e *event.Event) bool {
-		return e.Kind == event.KindAlert && e.Alert.Rule == "writes-below-dir" && e.Process.PID == pid
-	})
+	s.alertFor("writes-below-dir", func(e *event.Event) bool { return e.Process.PID == pid })
 	s.barrier()
-	s.rec.mu.Lock()
-	defer s.rec.mu.Unlock()
-	var alerts int
+	if n := len(s.alerts("writes-below-dir")); n != 1 {
+		t.Errorf("%d alerts, want one (the write, not the read)", n)
+	}
 	var access []string
+	s.rec.mu.Lock()
 	for _, e := range s.rec.evs {
-		if e.Process.PID != pid {
-			continue
-		}
-		switch {
-		case e.Kind == event.KindAlert && e.Alert.Rule == "writes-below-dir":
-			alerts++
-		case e.Kind == event.KindOpen && e.File.Path == filepath.Join(dir, "w"):
+		if e.Kind == event.KindOpen && e.Process.PID == pid && e.File.Path == filepath.Join(dir, "w") {
 			access = append(access, strings.Join(e.File.Flags, "|"))
 		}
 	}
-	if alerts != 1 {
-		t.Errorf("%d alerts, want one (the write, not the read)", alerts)
-	}
+	s.rec.mu.Unlock()
 	if len(access) != 2 || !strings.Contains(access[0], "O_WRONLY") || strings.Contains(access[1], "O_WRONLY") {
 		t.Errorf("open flags %q, want the write's then the read's", access)
 	}

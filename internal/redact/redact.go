@@ -186,7 +186,7 @@ func redactString(s string) (out string, takesNext bool) {
 			for from < len(s) && s[from] == ' ' {
 				from++
 			}
-			add(from, valueEnd(s, from, true))
+			add(from, headerValueEnd(s, from))
 		}
 	}
 	// Options and NAME=value words: token by token.
@@ -295,15 +295,12 @@ func headerBefore(s string, i int) bool {
 	return false
 }
 
-// valueEnd is where a value starting at from ends: at a quote or a line
-// end, else (for a header) at the end of the string: a header value may
-// hold spaces ("Bearer x").
-func valueEnd(s string, from int, spaces bool) int {
-	for j := from; j < len(s); j++ {
-		c := s[j]
-		if isQuote(c) || c == '\n' || c == '\r' || (!spaces && isSpace(c)) {
-			return j
-		}
+// headerValueEnd is where a header value starting at from ends: at a quote
+// or a line end, else at the end of the string (a header value may hold
+// spaces: "Bearer x").
+func headerValueEnd(s string, from int) int {
+	if j := strings.IndexAny(s[from:], "'\"\n\r"); j >= 0 {
+		return from + j
 	}
 	return len(s)
 }

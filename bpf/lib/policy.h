@@ -213,7 +213,6 @@ struct {
 } pol_scratch SEC(".maps");
 
 /* Types only userspace reads; bpf2go emits the others from the maps. */
-const enum record_type *_unused_record_type __attribute__((unused));
 const enum policy_kind *_unused_policy_kind __attribute__((unused));
 const enum sec_flags *_unused_sec_flags __attribute__((unused));
 

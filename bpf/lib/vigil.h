@@ -9,9 +9,12 @@
 #include "bpf_tracing.h"
 
 /*
- * Every ring-buffer record starts with one type byte so userspace can
- * dispatch on it without knowing which program produced the record. Values
- * are unique across sensors; userspace mirrors them (bpf2go -type).
+ * The registry of record types. Every ring-buffer record starts with one
+ * type byte so userspace can dispatch on it without knowing which program
+ * produced the record or which ring it came through. Values are unique
+ * across sensors: a new sensor adds its types here. Userspace has the Go
+ * twin from bpf2go (internal/bpfrt/records.go), and the agent routes each
+ * type to the handler of the sensor that declares it.
  */
 enum record_type {
 	RECORD_EXEC = 1,
@@ -58,6 +61,31 @@ struct record_header {
 	__u64 cgroup_id; /* cgroup v2 id: the inode of the cgroup directory */
 	char comm[TASK_COMM_LEN];
 };
+
+/* One end of a socket, as records carry it (bpfrt.Endpoint decodes it). */
+struct endpoint {
+	__u8 addr[16]; /* IPv4 in the first 4 bytes when family is AF_INET */
+	__u16 port;    /* host byte order */
+	__u16 _pad0;
+};
+
+/* Types only userspace reads: declared so that every object's BTF has
+ * them for bpf2go -type. */
+const enum record_type *_unused_record_type __attribute__((unused));
+const struct record_header *_unused_record_header __attribute__((unused));
+const struct endpoint *_unused_endpoint __attribute__((unused));
+
+/*
+ * The vigil process's own activity is dropped in the kernel: userspace
+ * sets filter_tgid at load (bpfrt.SensorSpec.ExcludeSelf) for every sensor
+ * whose object has it; 0 keeps everything (tests watch their own children).
+ */
+volatile const __u32 filter_tgid = 0;
+
+static __always_inline bool skip_self(__u64 pid_tgid)
+{
+	return filter_tgid && (pid_tgid >> 32) == filter_tgid;
+}
 
 /*
  * Per-CPU counters of records the kernel could not deliver (ring buffer

@@ -27,7 +27,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/policy"
 	"github.com/vigil-dev/vigil/internal/route"
 	"github.com/vigil-dev/vigil/internal/selector"
-	"github.com/vigil-dev/vigil/internal/sensors/process"
+	"github.com/vigil-dev/vigil/internal/selfmetrics"
 	"github.com/vigil-dev/vigil/internal/sensors/sockdata"
 )
 
@@ -111,12 +111,10 @@ func httpOptions(c config.HTTP) (*agent.HTTPOptions, error) {
 		return nil, fmt.Errorf("config: http.%w", err)
 	}
 	return &agent.HTTPOptions{
-		Sensor: sockdata.Options{
-			RingBytes: c.RingBufferBytes,
-			QueueLen:  c.QueueLength,
-			MaxConns:  uint32(c.MaxConnections),
-		},
-		Metrics:  metrics.HTTPOptions{MaxSeries: c.MaxSeries, Routes: routes},
+		Sensor:   sockdata.Options{MaxConns: uint32(c.MaxConnections)},
+		Ring:     agent.RingOptions{Bytes: c.RingBufferBytes, QueueLen: c.QueueLength},
+		Metrics:  metrics.HTTPOptions{MaxSeries: c.MaxSeries},
+		Routes:   routes,
 		MaxConns: c.MaxConnections,
 		Selector: sel,
 	}, nil
@@ -214,10 +212,8 @@ func runAgent(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	opts := agent.Options{
 		Logger:      log,
 		ExcludeSelf: true,
-		Process: process.Options{
-			RingBytes: cfg.Process.RingBufferBytes,
-			QueueLen:  cfg.Process.QueueLength,
-		},
+		ProcessRing: agent.RingOptions{Bytes: cfg.Process.RingBufferBytes, QueueLen: cfg.Process.QueueLength},
+		SelfMetrics: selfmetrics.New(log),
 	}
 	prog, err := loadRules(cfg.Rules)
 	if err != nil {
@@ -240,7 +236,7 @@ func runAgent(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		}()
 		opts.Security = &agent.SecurityOptions{Program: prog}
 		opts.Sinks = append(opts.Sinks, alerts)
-		opts.DropCounters = map[string]func() uint64{"alerts": alerts.Dropped}
+		opts.SelfMetrics.Add(selfmetrics.Dropped, alerts.Dropped, "alerts")
 		log.Info("detection rules loaded", "rules", len(prog.Rules))
 	}
 	if cfg.HTTP.Enabled {

@@ -1,6 +1,8 @@
 // Package agent wires sensors, enrichment and sinks together. Everything is
-// explicit here: which sensors run, in what order records are enriched, and
-// which sinks receive events.
+// explicit here: New says which rings and sensors run; pipeline (in
+// pipeline.go) says, in one function, what happens to each record type
+// from the kernel to the sinks; Run is a generic loop that reads every
+// ring and hands each record to its handler.
 package agent
 
 import (
@@ -8,9 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strconv"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,9 +24,15 @@ import (
 	"github.com/vigil-dev/vigil/internal/kernel"
 	"github.com/vigil-dev/vigil/internal/metrics"
 	"github.com/vigil-dev/vigil/internal/proc"
+	"github.com/vigil-dev/vigil/internal/route"
 	"github.com/vigil-dev/vigil/internal/selector"
+	"github.com/vigil-dev/vigil/internal/selfmetrics"
+	"github.com/vigil-dev/vigil/internal/sensors/file"
+	"github.com/vigil-dev/vigil/internal/sensors/network"
+	"github.com/vigil-dev/vigil/internal/sensors/privilege"
 	"github.com/vigil-dev/vigil/internal/sensors/process"
 	"github.com/vigil-dev/vigil/internal/sensors/sockdata"
+	"github.com/vigil-dev/vigil/internal/version"
 )
 
 // Sink receives every event, in order, from the pipeline goroutine. It must
@@ -54,8 +60,10 @@ type Options struct {
 	Logger *slog.Logger
 	// ExcludeSelf drops the agent's own process events in the kernel.
 	ExcludeSelf bool
-	// Process configures the process sensor.
-	Process process.Options
+	// ProcessRing sizes the ring the process and security sensors write
+	// into (default 8 MiB, about 40k exec records, and 4096 records
+	// queued in userspace).
+	ProcessRing RingOptions
 	// HTTP configures HTTP observability; nil disables it.
 	HTTP *HTTPOptions
 	// Security configures the rules and the security sensors; nil
@@ -63,9 +71,10 @@ type Options struct {
 	Security *SecurityOptions
 	// Sinks receive every event.
 	Sinks []Sink
-	// DropCounters are more vigil_events_dropped_total stages: what the
-	// caller's sinks drop (a full alert queue), by stage name.
-	DropCounters map[string]func() uint64
+	// SelfMetrics is where the agent's components add their vigil_
+	// metrics; the caller may add its own (a sink's drop counter). Nil:
+	// the agent makes one. Collectors returns it.
+	SelfMetrics *selfmetrics.Set
 	// MaxAncestors bounds the lineage attached to exec events (default 16).
 	MaxAncestors int
 	// ShutdownTimeout bounds how long Run detaches and drains after ctx
@@ -73,11 +82,33 @@ type Options struct {
 	ShutdownTimeout time.Duration
 }
 
+// RingOptions size a ring buffer and its userspace queue; zero fields take
+// the ring's defaults.
+type RingOptions struct {
+	Bytes    uint32 // a power of two, at least a page
+	QueueLen int    // records buffered in userspace
+}
+
+func (o RingOptions) orDefault(bytes uint32, queueLen int) RingOptions {
+	if o.Bytes == 0 {
+		o.Bytes = bytes
+	}
+	if o.QueueLen == 0 {
+		o.QueueLen = queueLen
+	}
+	return o
+}
+
 // HTTPOptions configure HTTP observability.
 type HTTPOptions struct {
 	Sensor sockdata.Options
+	// Ring sizes the sensor's ring (default 16 MiB, 8192 records).
+	Ring RingOptions
 	// Metrics configures the RED metrics.
 	Metrics metrics.HTTPOptions
+	// Routes names routes by configured patterns before collapsing the
+	// rest; nil: collapse only.
+	Routes *route.Matcher
 	// MaxConns bounds the connections assembled in userspace.
 	MaxConns int
 	// Selector chooses what is instrumented; nil: everything.
@@ -88,27 +119,41 @@ type HTTPOptions struct {
 type Agent struct {
 	opts    Options
 	log     *slog.Logger
+	clock   bpfrt.Clock
+	cgroup2 string
 	table   *proc.Table
-	process *process.Sensor
-	sock    *sockdata.Sensor
-	sel     *selector.Selector
-	http    *httpPipeline
-	httpM   *metrics.HTTP
-	// The syscall exit dispatcher of the HTTP and security sensors.
-	syscalls *bpfrt.Syscalls
-	// The rule policy in the kernel, the security sensors and the stage
-	// that turns their records into events and alerts.
-	policy     *bpfpolicy.Kernel
-	secSensors securitySensors
-	sec        *securityPipeline
-	clock      bpfrt.Clock
-	cgroup2    string
-	metrics    *selfMetrics
-	ready      atomic.Bool
+	self    *selfmetrics.Set
+
+	// The kernel side: the rings records arrive through, and every
+	// sensor, in the order they were started. The sensors of one ring
+	// share its order.
+	rings    []*bpfrt.Ring
+	sensors  []*bpfrt.Sensor
+	syscalls *bpfrt.Syscalls   // the syscall exit dispatcher of the HTTP and security sensors
+	policy   *bpfpolicy.Kernel // the rules in the kernel, nil without rules
+	process  *process.Sensor
+	sock     *sockdata.Sensor
+	file     *bpfrt.Sensor
+	network  *bpfrt.Sensor
+	priv     *bpfrt.Sensor
+
+	// The pipeline's stages (pipeline.go); nil when off.
+	records  recordTable
+	http     *httpStage
+	sel      *httpSelection
+	sec      *securityStage
+	httpM    *metrics.HTTP
+	graph    *metrics.ServiceGraph
+	sinks    []Sink // the RED metrics and the service graph, then the caller's
+	events   map[event.Kind]*atomic.Uint64
+	sweepers []func(now uint64)
+
+	ready atomic.Bool
 }
 
 // New prepares the kernel side (memlock; the sensors mount tracefs), seeds
-// the process table from /proc and loads and attaches the sensors. Close releases everything.
+// the process table from /proc and loads and attaches the sensors, then
+// wires the pipeline. Close releases everything.
 func New(opts Options) (*Agent, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -119,121 +164,160 @@ func New(opts Options) (*Agent, error) {
 	if opts.ShutdownTimeout == 0 {
 		opts.ShutdownTimeout = 1500 * time.Millisecond
 	}
-	a := &Agent{opts: opts, log: opts.Logger, clock: bpfrt.NewClock()}
-	a.metrics = newSelfMetrics(a.log)
-	a.metrics.dropCounters = opts.DropCounters
+	if opts.SelfMetrics == nil {
+		opts.SelfMetrics = selfmetrics.New(opts.Logger)
+	}
+	a := &Agent{opts: opts, log: opts.Logger, clock: bpfrt.NewClock(), self: opts.SelfMetrics}
+	if err := a.start(); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := a.pipeline(); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.self.Add(buildInfo, func() uint64 { return 1 }, version.Version, version.Commit(), runtime.Version())
+	return a, nil
+}
 
+var buildInfo = selfmetrics.NewGauge("vigil_build_info",
+	"Build information; the value is always 1.", "version", "commit", "goversion")
+
+// start brings up the kernel side: the rings, then every sensor the
+// options ask for. On error the caller closes what was started.
+func (a *Agent) start() error {
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("raise RLIMIT_MEMLOCK: %w", err)
+		return fmt.Errorf("raise RLIMIT_MEMLOCK: %w", err)
 	}
 	cg2, err := kernel.Cgroup2Path()
 	if err != nil {
 		a.log.Warn("no cgroup v2 mount found; cgroup ids of seeded processes stay unknown", "error", err)
 	}
-
 	a.cgroup2 = cg2
 	a.table = proc.NewTable(proc.TableOptions{Cgroup2Root: cg2})
-	if s := opts.Security; s != nil {
-		a.policy, err = bpfpolicy.New(s.Program, s.EmitAll)
-		if err != nil {
-			return nil, err
-		}
-		opts.Process.Policy = a.policy
-		a.sec = newSecurityPipeline(s, a.table, a.clock, opts.MaxAncestors, a.fanOut)
-	}
-	// The security and HTTP sensors' syscall exits share one dispatcher.
-	if opts.Security != nil || opts.HTTP != nil {
-		if a.syscalls, err = bpfrt.NewSyscalls(); err != nil {
-			a.closePolicy()
-			return nil, err
-		}
-		a.metrics.compatExits = a.syscalls.CompatExits
-	}
-	// Attach first, seed second: a process that starts in between is then
-	// seen by both, never by neither.
-	a.process, err = process.New(opts.Process)
-	if err != nil {
-		a.Close()
-		return nil, err
-	}
-	if err := a.table.Seed(); err != nil {
-		a.log.Warn("seeding the process table from /proc was incomplete", "error", err)
-	}
-	a.metrics.queues = append(a.metrics.queues, a.process.Queue())
-	a.metrics.procLen = a.table.Len
-	if a.policy != nil {
-		if err := a.startSecurity(a.policy); err != nil {
-			a.Close()
-			return nil, err
-		}
-	}
+	a.table.Register(a.self)
 
-	if opts.HTTP != nil {
-		if err := a.startHTTP(*opts.HTTP); err != nil {
-			a.Close()
-			return nil, err
-		}
-	}
-	return a, nil
-}
-
-func (a *Agent) closePolicy() {
-	if a.policy != nil {
-		a.policy.Close()
-	}
-}
-
-func (a *Agent) startHTTP(o HTTPOptions) error {
-	if o.MaxConns <= 0 {
-		o.MaxConns = 65536
-	}
-	if o.Selector == nil {
-		o.Selector, _ = selector.New(selector.Rules{}, selector.Rules{}) // cannot fail
-	}
-	o.Sensor.ExcludeSelf = a.opts.ExcludeSelf
-	o.Sensor.SelectOnly = o.Selector.SelectOnly()
-	o.Sensor.Syscalls = a.syscalls
-	var err error
-	a.sock, err = sockdata.New(o.Sensor)
+	// The process sensor's ring also carries the security sensors'
+	// records, so that an event follows the exec it belongs to.
+	lifecycle, err := a.ring(process.Source, a.opts.ProcessRing.orDefault(8<<20, 4096))
 	if err != nil {
 		return err
 	}
-	a.sel = o.Selector
-	ports := a.sel.Ports()
-	for port, bits := range ports {
-		if err := a.sock.SetPort(port, uint8(bits)); err != nil {
+	if s := a.opts.Security; s != nil {
+		if a.policy, err = bpfpolicy.New(s.Program, s.EmitAll); err != nil {
 			return err
 		}
 	}
-	marks := map[uint32]selector.Bits{}
-	if a.sel.HasProcessRules() {
-		for _, p := range a.table.Processes() {
-			marks[p.PID] = a.markProcess(&p)
+	// The security and HTTP sensors' syscall exits share one dispatcher.
+	if a.opts.Security != nil || a.opts.HTTP != nil {
+		if a.syscalls, err = bpfrt.NewSyscalls(); err != nil {
+			return err
+		}
+		a.syscalls.Register(a.self)
+	}
+	// Attach first, seed second: a process that starts in between is then
+	// seen by both, never by neither.
+	a.process, err = process.New(process.Options{ExcludeSelf: a.opts.ExcludeSelf, Ring: lifecycle, Policy: a.policy})
+	if err != nil {
+		return err
+	}
+	a.started(a.process.Sensor)
+	if err := a.table.Seed(); err != nil {
+		a.log.Warn("seeding the process table from /proc was incomplete", "error", err)
+	}
+	if a.policy != nil {
+		if err := a.startSecurity(lifecycle); err != nil {
+			return err
 		}
 	}
-	self := uint32(os.Getpid())
-	n, err := a.sock.Seed("/proc", func(pid uint32, port uint16) bool {
-		return !(a.opts.ExcludeSelf && pid == self) && a.sel.Wanted(marks[pid], ports[port])
-	})
-	if err != nil {
-		a.log.Warn("seeding existing connections was incomplete", "error", err)
+	if h := a.opts.HTTP; h != nil {
+		ring, err := a.ring(sockdata.Source, h.Ring.orDefault(16<<20, 8192))
+		if err != nil {
+			return err
+		}
+		h.Sensor.ExcludeSelf = a.opts.ExcludeSelf
+		h.Sensor.Ring = ring
+		h.Sensor.Syscalls = a.syscalls
+		if h.Selector == nil {
+			h.Selector, _ = selector.New(selector.Rules{}, selector.Rules{}) // cannot fail
+		}
+		h.Sensor.SelectOnly = h.Selector.SelectOnly()
+		if a.sock, err = sockdata.New(h.Sensor); err != nil {
+			return err
+		}
+		a.sensors = append(a.sensors, a.sock.Sensor)
+		a.sock.Register(a.self)
+		if a.sel, err = startSelection(a.sock, h.Selector, a.table, a.cgroup2, a.opts.ExcludeSelf, a.log); err != nil {
+			return err
+		}
 	}
-	a.log.Debug("seeded existing TCP connections", "count", n)
-	a.httpM = metrics.NewHTTP(o.Metrics)
-	a.http = newHTTPPipeline(a.table, a.clock, a.httpM, o.MaxConns, a.fanOut)
-	a.metrics.queues = append(a.metrics.queues, a.sock.Queue())
-	a.metrics.http = &a.http.stats
-	a.metrics.classified = a.sock.Classified
 	return nil
 }
 
-// Collectors export the agent's metrics: its own, and the RED metrics
-// when HTTP observability is on.
+// ring makes a ring buffer that sensors write into, read by Run.
+func (a *Agent) ring(name string, o RingOptions) (*bpfrt.Ring, error) {
+	r, err := bpfrt.NewRing(name, o.Bytes, o.QueueLen)
+	if err != nil {
+		return nil, err
+	}
+	a.rings = append(a.rings, r)
+	r.Register(a.self)
+	return r, nil
+}
+
+// started notes a running sensor: it is detached and closed with the agent.
+func (a *Agent) started(s *bpfrt.Sensor) {
+	a.sensors = append(a.sensors, s)
+	s.Register(a.self)
+	for _, h := range s.Skipped() {
+		a.log.Debug("optional hook not available on this kernel or architecture", "sensor", s.Name(), "hook", h.String())
+	}
+}
+
+// startSecurity starts the sensors the policy needs, writing into ring,
+// and records the rules' view of the processes that ran before them.
+func (a *Agent) startSecurity(ring *bpfrt.Ring) error {
+	opts := bpfpolicy.SensorOptions{ExcludeSelf: a.opts.ExcludeSelf, Policy: a.policy, Ring: ring, Syscalls: a.syscalls, Cgroup2: a.cgroup2}
+	for _, s := range []struct {
+		into **bpfrt.Sensor
+		spec func(bpfpolicy.SensorOptions) (bpfrt.SensorSpec, bool, error)
+	}{
+		{&a.file, file.Spec},
+		{&a.network, network.Spec},
+		{&a.priv, privilege.Spec},
+	} {
+		spec, wanted, err := s.spec(opts)
+		if err != nil {
+			return err
+		}
+		if !wanted {
+			continue
+		}
+		if *s.into, err = bpfrt.StartSensor(spec); err != nil {
+			return err
+		}
+		a.started(*s.into)
+	}
+	// Processes that started before the sensors: their standing with the
+	// rules, as their exec would have decided it.
+	var seeds []bpfpolicy.Seed
+	for _, p := range a.table.Processes() {
+		parent, ok := a.table.Lookup(p.PPID)
+		seeds = append(seeds, bpfpolicy.Seed{PID: p.PID, Exe: p.Exe, ParentExe: parent.Exe, ParentKnown: ok})
+	}
+	if err := a.policy.SeedProcesses(seeds); err != nil {
+		a.log.Warn("recording the rules' view of existing processes was incomplete", "error", err)
+	}
+	return nil
+}
+
+// Collectors export the agent's metrics: its own, and the RED metrics,
+// the service graph and the alert counts when those are on.
 func (a *Agent) Collectors() []prometheus.Collector {
-	cs := []prometheus.Collector{a.metrics}
+	cs := []prometheus.Collector{a.self}
 	if a.httpM != nil {
-		cs = append(cs, a.httpM, a.http.graph)
+		cs = append(cs, a.httpM, a.graph)
 	}
 	if a.sec != nil {
 		cs = append(cs, a.sec.alerts)
@@ -251,220 +335,106 @@ func (a *Agent) Ready() bool { return a.ready.Load() }
 // delivers what the kernel had already written, and returns. The kernel
 // objects are released by Close.
 func (a *Agent) Run(ctx context.Context) error {
-	queues := []*bpfrt.Queue{a.process.Queue()}
-	if a.sock != nil {
-		queues = append(queues, a.sock.Queue())
+	// Every ring delivers into one channel, with room for all of their
+	// batches, so a reader never waits on it; each ring's order is kept.
+	n := 0
+	for _, r := range a.rings {
+		n += r.Queue().Batches()
 	}
-	readErr := make(chan error, len(queues))
-	for _, q := range queues {
+	batches := make(chan *bpfrt.Batch, n)
+	readErr := make(chan error, len(a.rings))
+	for _, r := range a.rings {
 		// Readers get their own context: at shutdown they must keep
 		// reading until the rings are drained, not stop at once.
-		go func() { readErr <- q.Run(context.Background()) }()
+		go func() { readErr <- r.Queue().Run(context.Background(), batches) }()
 	}
-
 	sweep := time.NewTicker(time.Second)
 	defer sweep.Stop()
 	a.ready.Store(true)
 	defer a.ready.Store(false)
+	defer a.flushSinks()
+	defer a.http.flushAll() // before the sinks are flushed
 
 	var (
-		prec     process.Record
-		srec     sockdata.Record
-		procRecs = a.process.Queue().Batches()
-		sockRecs <-chan *bpfrt.Batch
 		done     = ctx.Done()
 		deadline <-chan time.Time
-		open     = len(queues)
+		open     = len(a.rings)
 		errs     []error
 	)
-	if a.sock != nil {
-		sockRecs = a.sock.Queue().Batches()
-	}
-	defer a.flushSinks()
-	if a.http != nil {
-		defer a.http.stitch.FlushAll() // before the sinks are flushed
-	}
 	for open > 0 {
-		if len(procRecs) == 0 && len(sockRecs) == 0 {
+		if len(batches) == 0 {
 			a.flushSinks()
 		}
 		select {
-		case batch, ok := <-procRecs:
-			if !ok {
-				procRecs = nil
-				open--
-				errs = append(errs, <-readErr)
-				continue
-			}
-			for _, r := range batch.Records {
-				// The security sensors write into this ring too, so
-				// that their events follow the exec they belong to.
-				if a.sec != nil && len(r.Bytes()) > 0 {
-					if ok, err := a.sec.record(r.Bytes()); ok {
-						if err != nil {
-							a.metrics.decodeErrors.Add(1)
-							a.log.Debug("skipping malformed security record", "error", err)
-						}
-						continue
-					}
-				}
-				if err := process.Decode(r.Bytes(), a.clock, &prec); err != nil {
-					a.metrics.decodeErrors.Add(1)
-					a.log.Debug("skipping malformed process record", "error", err)
-					continue
-				}
-				a.handleProcess(&prec)
-			}
-			a.process.Queue().Release(batch)
-		case batch, ok := <-sockRecs:
-			if !ok {
-				sockRecs = nil
-				open--
-				errs = append(errs, <-readErr)
-				continue
-			}
-			for _, r := range batch.Records {
-				if err := sockdata.Decode(r.Bytes(), &srec); err != nil {
-					a.metrics.decodeErrors.Add(1)
-					a.log.Debug("skipping malformed sockdata record", "error", err)
-					continue
-				}
-				a.http.handle(&srec) // srec.Data aliases r: released below
-			}
-			a.sock.Queue().Release(batch)
+		case b := <-batches:
+			a.consume(b)
+		case err := <-readErr:
+			open--
+			errs = append(errs, err)
 		case <-sweep.C:
 			now := bpfrt.BootNow()
-			a.table.Sweep(now)
-			if a.http != nil {
-				a.http.sweep(now)
+			for _, s := range a.sweepers {
+				s(now)
 			}
 		case <-done:
 			done = nil
 			deadline = time.After(a.opts.ShutdownTimeout)
 			// Detaching takes a while (an RCU grace period per tracepoint);
 			// records keep being consumed meanwhile so no ring fills up.
-			go a.detachAndDrain(queues)
+			go a.detachAndDrain()
 		case <-deadline:
 			a.log.Warn("shutdown timeout: records still queued are not delivered")
-			for _, q := range queues {
-				q.Close()
+			for _, r := range a.rings {
+				r.Queue().Close()
 			}
 			return errors.Join(errs...)
 		}
 	}
+	// Every reader sent its last batch before it returned.
+	for len(batches) > 0 {
+		a.consume(<-batches)
+	}
 	return errors.Join(errs...)
+}
+
+// consume hands every record of a batch to its handler, then returns the
+// batch to its ring.
+func (a *Agent) consume(b *bpfrt.Batch) {
+	for _, r := range b.Records {
+		a.records.handle(r.Bytes())
+	}
+	b.Release()
 }
 
 // detachAndDrain stops the kernel side, then asks every reader to deliver
 // what is left in its ring and stop.
-func (a *Agent) detachAndDrain(queues []*bpfrt.Queue) {
+func (a *Agent) detachAndDrain() {
 	start := time.Now()
 	defer func() { a.log.Debug("detached and drained", "took", time.Since(start)) }()
 	var wg sync.WaitGroup
-	for _, s := range a.sensors() {
+	for _, s := range a.sensors {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := s.Detach(); err != nil {
-				a.log.Warn("detaching sensor", "error", err)
+				a.log.Warn("detaching sensor", "sensor", s.Name(), "error", err)
 			}
 		}()
 	}
 	wg.Wait()
-	for _, q := range queues {
-		if err := q.Drain(); err != nil {
-			a.log.Warn("draining records", "source", q.Source(), "error", err)
-			q.Close()
+	for _, r := range a.rings {
+		if err := r.Queue().Drain(); err != nil {
+			a.log.Warn("draining records", "source", r.Name(), "error", err)
+			r.Queue().Close()
 		}
 	}
-}
-
-// markProcess applies the HTTP selection to process p in the kernel and
-// returns its marks.
-func (a *Agent) markProcess(p *event.Process) selector.Bits {
-	cgroupPath := ""
-	if a.sel.NeedsCgroupPath() && a.cgroup2 != "" && p.CgroupID != 0 {
-		cgroupPath, _ = proc.CgroupPathByID(a.cgroup2, p.CgroupID)
-	}
-	bits := a.sel.Process(p, cgroupPath)
-	if err := a.sock.SetProcess(p.PID, uint8(bits)); err != nil {
-		a.log.Warn("marking process for HTTP selection", "pid", p.PID, "error", err)
-	}
-	return bits
 }
 
 func (a *Agent) flushSinks() {
-	for _, s := range a.opts.Sinks {
+	for _, s := range a.sinks {
 		if f, ok := s.(Flusher); ok {
 			f.Flush()
 		}
-	}
-}
-
-// sensors lists the running sensors.
-func (a *Agent) sensors() []interface{ Detach() error } {
-	ss := []interface{ Detach() error }{a.process}
-	if a.sock != nil {
-		ss = append(ss, a.sock)
-	}
-	for _, s := range a.secSensors.list() {
-		ss = append(ss, s.sensor)
-	}
-	return ss
-}
-
-// fanOut counts ev and hands it to every sink.
-func (a *Agent) fanOut(ev *event.Event) {
-	a.metrics.countEvent(ev.Kind)
-	for _, s := range a.opts.Sinks {
-		s.Handle(ev)
-	}
-}
-
-// handleProcess keeps the process table in step with the kernel, enriches
-// the event from it and fans it out.
-func (a *Agent) handleProcess(rec *process.Record) {
-	ev := &rec.Event
-	p := &ev.Process
-	switch ev.Kind {
-	case event.KindExec:
-		if rec.ExeTruncated {
-			// The kernel's walk stopped short of the root: /proc has the
-			// whole path, and the rules left the executable to us.
-			if exe, err := os.Readlink(filepath.Join(proc.DefaultProcRoot, strconv.FormatUint(uint64(p.PID), 10), "exe")); err == nil {
-				p.Exe = exe
-			}
-		}
-		a.table.ExecInCgroup(*p, rec.StartNs, rec.CgroupV1ID)
-		a.table.Fill(p)
-		ev.Ancestors = a.table.Ancestors(p.PID, a.opts.MaxAncestors)
-		if a.sel != nil && a.sel.HasProcessRules() {
-			a.markProcess(p)
-		}
-	case event.KindFork:
-		a.table.Fill(p)
-		a.table.Fork(p.PID, ev.Fork.ChildPID, rec.StartNs)
-		if a.sel != nil && a.sel.HasProcessRules() {
-			if child, ok := a.table.Lookup(ev.Fork.ChildPID); ok {
-				a.markProcess(&child) // a forked worker is what its parent was
-			}
-		}
-	case event.KindExit:
-		a.table.Fill(p)
-		a.table.Exit(p.PID, bpfrt.BootNow())
-		if a.sel != nil && a.sel.HasProcessRules() {
-			if err := a.sock.SetProcess(p.PID, 0); err != nil {
-				a.log.Debug("unmarking exited process", "error", err)
-			}
-		}
-	}
-	a.fanOut(ev)
-	if ev.Kind == event.KindExec && a.sec != nil {
-		a.sec.alert(ev, rec.Rules, rec.SecFlags)
-	}
-	if ev.Kind == event.KindExit && a.http != nil {
-		// The kernel closed the process's sockets without close(2).
-		a.http.processExited(p.PID, rec.StartNs+ev.Exit.DurationNs)
 	}
 }
 
@@ -473,16 +443,19 @@ func (a *Agent) Close() error {
 	start := time.Now()
 	defer func() { a.log.Debug("kernel objects released", "took", time.Since(start)) }()
 	var err error
-	for _, s := range a.secSensors.list() {
-		err = errors.Join(err, s.sensor.Close())
+	for i := len(a.sensors) - 1; i >= 0; i-- {
+		err = errors.Join(err, a.sensors[i].Close())
 	}
-	if a.process != nil {
-		err = errors.Join(err, a.process.Close())
+	a.sensors = nil
+	for _, r := range a.rings {
+		err = errors.Join(err, r.Close())
 	}
-	if a.sock != nil {
-		err = errors.Join(err, a.sock.Close())
-	}
+	a.rings = nil
 	err = errors.Join(err, a.syscalls.Close())
-	a.closePolicy()
+	a.syscalls = nil
+	if a.policy != nil {
+		a.policy.Close()
+		a.policy = nil
+	}
 	return err
 }

@@ -55,8 +55,8 @@ func startAgent(t *testing.T, opts Options) *recorder {
 }
 
 // runAgent is startAgent for tests that reach into the agent's kernel
-// objects too.
-func runAgent(t *testing.T, opts Options) (*recorder, *Agent) {
+// objects too; before is called, if set, before the agent runs.
+func runAgent(t *testing.T, opts Options, before ...func(*Agent)) (*recorder, *Agent) {
 	t.Helper()
 	bpftest.Require(t)
 	leaks := bpftest.NewLeakCheck(t)
@@ -65,6 +65,9 @@ func runAgent(t *testing.T, opts Options) (*recorder, *Agent) {
 	a, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range before {
+		f(a)
 	}
 	leaks.Record()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -6,10 +6,11 @@ import (
 
 	"github.com/vigil-dev/vigil/internal/bpfrt"
 	"github.com/vigil-dev/vigil/internal/event"
-	"github.com/vigil-dev/vigil/internal/metrics"
 	"github.com/vigil-dev/vigil/internal/proc"
 	"github.com/vigil-dev/vigil/internal/protocols/http1"
 	"github.com/vigil-dev/vigil/internal/requests"
+	"github.com/vigil-dev/vigil/internal/selfmetrics"
+	"github.com/vigil-dev/vigil/internal/sensors/process"
 	"github.com/vigil-dev/vigil/internal/sensors/sockdata"
 	"github.com/vigil-dev/vigil/internal/tracecontext"
 	"github.com/vigil-dev/vigil/internal/traces"
@@ -30,7 +31,7 @@ type procCache struct {
 
 // httpStats count what the HTTP stage could not use. orphanData and
 // evicted are vigil_events_dropped_total stages; the parse counters of
-// ended connections are vigil_http_parse_errors_total.
+// ended connections are vigil_http_parse_errors_total (register).
 type httpStats struct {
 	orphanData atomic.Uint64 // data of a connection whose open record was lost
 	evicted    atomic.Uint64 // connections dropped at the MaxConns cap
@@ -51,17 +52,16 @@ func (s *httpStats) add(c requests.Stats) {
 	s.orphans.Add(c.Orphans)
 }
 
-// httpPipeline turns sockdata records into http events. It runs on the
-// agent's pipeline goroutine and is not safe for concurrent use.
-type httpPipeline struct {
+// httpStage turns sockdata records into http events: it assembles the
+// exchanges of each connection, gives them trace context and holds them
+// in the stitcher, which hands them on to out. It runs on the agent's
+// pipeline goroutine and is not safe for concurrent use.
+type httpStage struct {
 	table    *proc.Table
 	clock    bpfrt.Clock
-	metrics  *metrics.HTTP
-	emit     func(*event.Event)
 	maxConns int
 	ids      *tracecontext.IDs
 	stitch   *traces.Stitcher
-	graph    *metrics.ServiceGraph
 
 	conns map[uint64]*httpConn
 	byPID map[uint32]map[uint64]struct{}
@@ -80,12 +80,15 @@ type httpPipeline struct {
 	onExch  func(*requests.Exchange)
 }
 
-func newHTTPPipeline(table *proc.Table, clock bpfrt.Clock, m *metrics.HTTP, maxConns int, emit func(*event.Event)) *httpPipeline {
-	p := &httpPipeline{
+// newHTTPStage assembles at most maxConns connections (default 65536) and
+// hands each exchange, once the stitcher lets it go, to out.
+func newHTTPStage(table *proc.Table, clock bpfrt.Clock, maxConns int, out func(*event.Event)) *httpStage {
+	if maxConns <= 0 {
+		maxConns = 65536
+	}
+	p := &httpStage{
 		table:    table,
 		clock:    clock,
-		metrics:  m,
-		emit:     emit,
 		maxConns: maxConns,
 		conns:    make(map[uint64]*httpConn),
 		byPID:    make(map[uint32]map[uint64]struct{}),
@@ -93,24 +96,37 @@ func newHTTPPipeline(table *proc.Table, clock bpfrt.Clock, m *metrics.HTTP, maxC
 		exited:   make(map[uint32]uint64),
 		ids:      tracecontext.NewIDs(),
 	}
-	p.stitch = traces.NewStitcher(stitchWindow, maxStitchHeld, p.finish)
-	p.graph = metrics.NewServiceGraph(0)
-	p.stitch.OnPair = func(client, server *event.Event) {
-		// The client end may not have left the stitcher yet: name both
-		// ends from the process table as it is now.
-		c, s := *client, *server
-		c.Process, s.Process = p.process(client.Process.PID), p.process(server.Process.PID)
-		p.graph.Observe(&c, &s)
-	}
+	p.stitch = traces.NewStitcher(stitchWindow, maxStitchHeld, out)
 	p.onExch = p.exchange // one closure for the pipeline's life, not per record
 	return p
 }
 
-func (p *httpPipeline) handle(rec *sockdata.Record) {
+var (
+	parseErrors = selfmetrics.NewCounter("vigil_http_parse_errors_total",
+		"Problems met assembling HTTP exchanges, counted when the connection ends.", "reason")
+)
+
+// register adds the stage's metrics: what it dropped, and what it could
+// not parse.
+func (p *httpStage) register(m *selfmetrics.Set) {
+	m.Add(selfmetrics.Dropped, p.stats.orphanData.Load, "http_orphan_data")
+	m.Add(selfmetrics.Dropped, p.stats.evicted.Load, "http_conn_evicted")
+	for _, c := range []struct {
+		reason string
+		n      *atomic.Uint64
+	}{
+		{"unknown", &p.stats.unknown}, {"desync", &p.stats.desyncs}, {"incomplete", &p.stats.incomplete},
+		{"unanswered", &p.stats.unanswered}, {"orphan_response", &p.stats.orphans},
+	} {
+		m.Add(parseErrors, c.n.Load, c.reason)
+	}
+}
+
+func (p *httpStage) handle(rec *sockdata.Record) {
 	switch rec.Type {
-	case sockdata.ConnOpen:
+	case bpfrt.RecordConnOpen:
 		p.open(rec)
-	case sockdata.Data:
+	case bpfrt.RecordData:
 		c := p.conns[rec.ConnID]
 		if c == nil {
 			p.stats.orphanData.Add(1)
@@ -123,12 +139,12 @@ func (p *httpPipeline) handle(rec *sockdata.Record) {
 		} else {
 			c.asm.Egress(ch, p.onExch)
 		}
-	case sockdata.ConnClose:
+	case bpfrt.RecordConnClose:
 		p.close(rec.ConnID, rec.KtimeNs)
 	}
 }
 
-func (p *httpPipeline) open(rec *sockdata.Record) {
+func (p *httpStage) open(rec *sockdata.Record) {
 	if old := p.conns[rec.ConnID]; old != nil {
 		p.close(rec.ConnID, rec.KtimeNs)
 	}
@@ -158,7 +174,7 @@ func (p *httpPipeline) open(rec *sockdata.Record) {
 }
 
 // close ends a connection: a close-delimited response completes.
-func (p *httpPipeline) close(id, ts uint64) {
+func (p *httpStage) close(id, ts uint64) {
 	c := p.conns[id]
 	if c == nil {
 		return
@@ -167,7 +183,7 @@ func (p *httpPipeline) close(id, ts uint64) {
 	p.drop(id)
 }
 
-func (p *httpPipeline) drop(id uint64) {
+func (p *httpStage) drop(id uint64) {
 	c := p.conns[id]
 	if c == nil {
 		return
@@ -187,12 +203,28 @@ func (p *httpPipeline) drop(id uint64) {
 // records still in flight in the socket ring buffer.
 const exitGrace = 2 * time.Second
 
-// processExited notes that pid exited at ts. Connections it did not close
+// processExited notes the exit of a process: connections it did not close
 // (the kernel closes a dying process's fds with no close(2) to see) are
-// closed by sweep after exitGrace.
-func (p *httpPipeline) processExited(pid uint32, ts uint64) {
+// closed by sweep after exitGrace. Other records, and a nil stage, do
+// nothing.
+func (p *httpStage) processExited(rec *process.Record) {
+	if p == nil || rec.Event.Kind != event.KindExit {
+		return
+	}
+	p.exitedAt(rec.Event.Process.PID, rec.StartNs+rec.Event.Exit.DurationNs)
+}
+
+// exitedAt notes that pid exited at ts (CLOCK_BOOTTIME ns).
+func (p *httpStage) exitedAt(pid uint32, ts uint64) {
 	if len(p.byPID[pid]) > 0 {
 		p.exited[pid] = ts
+	}
+}
+
+// flushAll hands on every exchange the stitcher holds (at shutdown).
+func (p *httpStage) flushAll() {
+	if p != nil {
+		p.stitch.FlushAll()
 	}
 }
 
@@ -202,7 +234,7 @@ const idleTimeout = 15 * time.Minute
 
 // sweep closes the connections of processes that exited before now minus
 // exitGrace, and those idle for idleTimeout, and hands on held events.
-func (p *httpPipeline) sweep(now uint64) {
+func (p *httpStage) sweep(now uint64) {
 	p.stitch.Flush(time.Now())
 	for pid := range p.procs {
 		if _, ok := p.byPID[pid]; !ok {
@@ -241,7 +273,7 @@ const (
 // of an incoming traceparent as a child of the span that sent it; a client
 // request that carries a traceparent (the application propagates context)
 // is that span; anything else starts a trace of its own.
-func (p *httpPipeline) traceContext(x *requests.Exchange, h *event.HTTP) (fromHeader bool) {
+func (p *httpStage) traceContext(x *requests.Exchange, h *event.HTTP) (fromHeader bool) {
 	parent, ok := tracecontext.Parse(x.Req.Traceparent)
 	switch {
 	case ok && x.Conn.Side == requests.Server:
@@ -262,7 +294,7 @@ func (p *httpPipeline) traceContext(x *requests.Exchange, h *event.HTTP) (fromHe
 // processes and of sockets come through different ring buffers, so a
 // connection can be seen before the exec of its process; asking the table
 // when the event leaves the stitcher, a second later, gets it right.
-func (p *httpPipeline) process(pid uint32) event.Process {
+func (p *httpStage) process(pid uint32) event.Process {
 	version, known := p.table.Version(pid)
 	pc := p.procs[pid]
 	if pc != nil && known && pc.version == version {
@@ -281,18 +313,18 @@ func (p *httpPipeline) process(pid uint32) event.Process {
 	return pr
 }
 
-// finish completes an event the stitcher hands on: the process as known
-// now, the route, the metrics, and the sinks.
-func (p *httpPipeline) finish(ev *event.Event) {
+// enrich completes an event the stitcher hands on with the process as the
+// table knows it now, and names the service of its node-local caller.
+func (p *httpStage) enrich(ev *event.Event) {
 	tid := ev.Process.TID
 	ev.Process = p.process(ev.Process.PID)
 	ev.Process.TID = tid
-	p.metrics.Route(ev)
-	p.metrics.Observe(ev)
-	p.emit(ev)
+	if c := ev.HTTP.Caller; c != nil {
+		c.Service = p.process(c.PID).Service
+	}
 }
 
-func (p *httpPipeline) exchange(x *requests.Exchange) {
+func (p *httpStage) exchange(x *requests.Exchange) {
 	ev := &p.ev
 	*ev = event.Event{Time: p.clock.Time(x.StartNs), Kind: event.KindHTTP, Process: event.Process{PID: x.Conn.PID}}
 	// The thread that read (server) or wrote (client) the request.

@@ -6,25 +6,30 @@ import (
 
 	"github.com/vigil-dev/vigil/internal/bpfrt"
 	"github.com/vigil-dev/vigil/internal/event"
-	"github.com/vigil-dev/vigil/internal/metrics"
 	"github.com/vigil-dev/vigil/internal/proc"
+	"github.com/vigil-dev/vigil/internal/route"
 	"github.com/vigil-dev/vigil/internal/sensors/sockdata"
 )
 
-// pipeline builds an httpPipeline over a fake procfs-less table.
-func pipeline(t *testing.T) (*httpPipeline, *[]event.HTTP) {
+// pipeline builds an httpStage over a fake procfs-less table, followed by
+// what follows it in the agent's pipeline: enrichment and the route.
+func pipeline(t *testing.T) (*httpStage, *[]event.HTTP) {
 	p, got, _ := pipelineTIDs(t)
 	return p, got
 }
 
 // pipelineTIDs is pipeline that also records each event's thread id.
-func pipelineTIDs(t *testing.T) (*httpPipeline, *[]event.HTTP, *[]uint32) {
+func pipelineTIDs(t *testing.T) (*httpStage, *[]event.HTTP, *[]uint32) {
 	t.Helper()
 	var got []event.HTTP
 	var tids []uint32
 	table := proc.NewTable(proc.TableOptions{ProcRoot: t.TempDir()})
 	table.Exec(event.Process{PID: 10, Comm: "srv", Exe: "/usr/bin/srv", Args: []string{"srv"}, Service: "shop"}, 1)
-	p := newHTTPPipeline(table, bpfrt.Clock{}, metrics.NewHTTP(metrics.HTTPOptions{}), 4, func(ev *event.Event) {
+	routes := route.NewResolver(nil, 100)
+	var p *httpStage
+	p = newHTTPStage(table, bpfrt.Clock{}, 4, func(ev *event.Event) {
+		p.enrich(ev)
+		routes.Resolve(ev)
 		if ev.Process.Service != "shop" {
 			t.Errorf("service %q", ev.Process.Service)
 		}
@@ -34,13 +39,13 @@ func pipelineTIDs(t *testing.T) (*httpPipeline, *[]event.HTTP, *[]uint32) {
 	return p, &got, &tids
 }
 
-func open(p *httpPipeline, id uint64, ts uint64) {
-	p.handle(&sockdata.Record{Type: sockdata.ConnOpen, ConnID: id, PID: 10, TID: 10, Side: sockdata.Server,
+func open(p *httpStage, id uint64, ts uint64) {
+	p.handle(&sockdata.Record{Type: bpfrt.RecordConnOpen, ConnID: id, PID: 10, TID: 10, Side: sockdata.Server,
 		Local: event.Endpoint{Addr: "127.0.0.1", Port: 80}, Peer: event.Endpoint{Addr: "127.0.0.1", Port: 5000}, KtimeNs: ts})
 }
 
-func data(p *httpPipeline, id uint64, dir sockdata.Direction, pos uint64, b string, enter, exit uint64) {
-	p.handle(&sockdata.Record{Type: sockdata.Data, ConnID: id, PID: 10, TID: 10 + uint32(dir), Direction: dir, Pos: pos, Size: uint32(len(b)),
+func data(p *httpStage, id uint64, dir sockdata.Direction, pos uint64, b string, enter, exit uint64) {
+	p.handle(&sockdata.Record{Type: bpfrt.RecordData, ConnID: id, PID: 10, TID: 10 + uint32(dir), Direction: dir, Pos: pos, Size: uint32(len(b)),
 		Data: []byte(b), EnterNs: enter, ExitNs: exit})
 }
 
@@ -100,7 +105,7 @@ func TestPipelineDataWithoutOpenIsCounted(t *testing.T) {
 func TestPipelineClosesConnectionsOfExitedProcessesAfterGrace(t *testing.T) {
 	p, _ := pipeline(t)
 	open(p, 1, 100)
-	p.processExited(10, 1000)
+	p.exitedAt(10, 1000)
 	p.sweep(1000 + uint64(exitGrace) - 1)
 	if len(p.conns) != 1 {
 		t.Fatal("closed before the grace period")

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/internal/bpfpolicy"
-	"github.com/vigil-dev/vigil/internal/bpfrt"
 	"github.com/vigil-dev/vigil/internal/bpftest"
 	"github.com/vigil-dev/vigil/internal/event"
 	"github.com/vigil-dev/vigil/internal/kernel"
@@ -571,9 +570,11 @@ func TestKernelMasksAgreeWithGo(t *testing.T) {
 		got      []seen
 		compared int
 	)
-	rec := startAgent(t, Options{
+	rec, _ := runAgent(t, Options{
 		ExcludeSelf: true,
-		Security: &SecurityOptions{Program: prog, EmitAll: kinds, checkMask: func(ev *event.Event, mask uint64, flags uint8) {
+		Security:    &SecurityOptions{Program: prog, EmitAll: kinds},
+	}, func(a *Agent) {
+		a.sec.checkMask = func(ev *event.Event, mask uint64, flags uint8) {
 			if flags&(0x4|0x10) != 0 { // undecided in the kernel: nothing to compare
 				return
 			}
@@ -593,7 +594,7 @@ func TestKernelMasksAgreeWithGo(t *testing.T) {
 			if want := prog.KernelMask(ev); want != mask {
 				got = append(got, seen{ev.Kind, path, mask, want})
 			}
-		}},
+		}
 	})
 	for _, d := range []string{"sub/skip", "into"} {
 		os.MkdirAll(filepath.Join(dir, d), 0o755)
@@ -642,7 +643,7 @@ func TestUndecidedEventsAreDecidedInUserspace(t *testing.T) {
 `)
 	var got []event.Event
 	table := proc.NewTable(proc.TableOptions{})
-	s := newSecurityPipeline(&SecurityOptions{Program: prog}, table, bpfrt.NewClock(), 16, func(ev *event.Event) {
+	s := newSecurityStage(&SecurityOptions{Program: prog}, table, 16, func(ev *event.Event) {
 		got = append(got, *ev)
 	})
 	ev := &event.Event{Kind: event.KindOpen, Process: event.Process{PID: 1 << 30, Exe: "/usr/bin/cat"},
@@ -875,9 +876,9 @@ func TestBuiltinRulesLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, a := runAgent(t, Options{ExcludeSelf: true, Security: &SecurityOptions{Program: prog}})
-	if a.secSensors.file == nil || a.secSensors.network == nil || a.secSensors.privilege == nil {
+	if a.file == nil || a.network == nil || a.priv == nil {
 		t.Errorf("the built-in rules loaded file %v, network %v, privilege %v sensors; want all three",
-			a.secSensors.file != nil, a.secSensors.network != nil, a.secSensors.privilege != nil)
+			a.file != nil, a.network != nil, a.priv != nil)
 	}
 }
 

@@ -1,13 +1,12 @@
 // Package bpfpolicy puts a compiled rule policy (internal/policy) into the
 // kernel: the load-time constants every sensor object is configured with,
 // and the maps they all share (bpf/lib/policy.h). It also knows the
-// kernel's numbers for event kinds and record types.
+// kernel's numbers for event kinds and the flags of security records.
 package bpfpolicy
 
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/cilium/ebpf"
 
@@ -184,39 +183,11 @@ func (k *Kernel) SeedProcesses(seeds []Seed) error {
 	return errors.Join(errs...)
 }
 
-// Types of the records security sensors write into the process sensor's
-// ring (the first byte of each record).
-const (
-	RecordFile = uint8(bpfpolicyRecordTypeRECORD_FILE)
-	RecordNet  = uint8(bpfpolicyRecordTypeRECORD_NET)
-	RecordPriv = uint8(bpfpolicyRecordTypeRECORD_PRIV)
-)
-
-// StartSensor loads and attaches a security sensor: the programs of table
-// only, configured with the policy's constants and maps, writing into
-// ring (the process sensor's), its syscall exits through sys. The caller
-// must Close it.
-func StartSensor(name string, spec *ebpf.CollectionSpec, k *Kernel, table []bpfrt.Hook, ring *ebpf.Map, sys *bpfrt.Syscalls, excludeSelf bool) (*bpfrt.Sensor, error) {
-	var progs []string
-	for _, h := range table {
-		if !slices.Contains(progs, h.Program) {
-			progs = append(progs, h.Program)
-		}
-	}
-	consts := k.Constants()
-	consts["filter_tgid"] = bpfrt.SelfFilter(excludeSelf)
-	return bpfrt.StartSensor(bpfrt.SensorSpec{
-		Name: name,
-		Spec: spec,
-		Load: bpfrt.LoadOptions{
-			Constants:       consts,
-			Programs:        progs,
-			MapReplacements: k.Maps(),
-		},
-		Hooks:    table,
-		Ring:     ring,
-		Syscalls: sys,
-	})
+// LoadOptions are what the policy contributes to every sensor object that
+// filters or enforces by it: its load-time constants and the maps the
+// objects share.
+func (k *Kernel) LoadOptions() bpfrt.LoadOptions {
+	return bpfrt.LoadOptions{Constants: k.Constants(), MapReplacements: k.Maps()}
 }
 
 // WantedKinds lists the kinds of kinds that k lets reach userspace.

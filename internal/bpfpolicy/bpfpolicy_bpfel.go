@@ -94,20 +94,6 @@ type bpfpolicyProcPolicy struct {
 	Pad0     uint32
 }
 
-type bpfpolicyRecordType uint32
-
-const (
-	bpfpolicyRecordTypeRECORD_EXEC       bpfpolicyRecordType = 1
-	bpfpolicyRecordTypeRECORD_FORK       bpfpolicyRecordType = 2
-	bpfpolicyRecordTypeRECORD_EXIT       bpfpolicyRecordType = 3
-	bpfpolicyRecordTypeRECORD_CONN_OPEN  bpfpolicyRecordType = 10
-	bpfpolicyRecordTypeRECORD_DATA       bpfpolicyRecordType = 11
-	bpfpolicyRecordTypeRECORD_CONN_CLOSE bpfpolicyRecordType = 12
-	bpfpolicyRecordTypeRECORD_FILE       bpfpolicyRecordType = 20
-	bpfpolicyRecordTypeRECORD_NET        bpfpolicyRecordType = 21
-	bpfpolicyRecordTypeRECORD_PRIV       bpfpolicyRecordType = 22
-)
-
 type bpfpolicySecFlags uint32
 
 const (
@@ -121,41 +107,44 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	bpfpolicyMapPolExe           = "pol_exe"
-	bpfpolicyMapPolName          = "pol_name"
-	bpfpolicyMapPolPath          = "pol_path"
-	bpfpolicyMapPolPexe          = "pol_pexe"
-	bpfpolicyMapPolPort          = "pol_port"
-	bpfpolicyMapPolScratch       = "pol_scratch"
-	bpfpolicyMapPolTarget        = "pol_target"
-	bpfpolicyMapPolV4            = "pol_v4"
-	bpfpolicyMapPolV6            = "pol_v6"
-	bpfpolicyMapProcs            = "procs"
-	bpfpolicyVarUnusedPolicyKind = "_unused_policy_kind"
-	bpfpolicyVarUnusedRecordType = "_unused_record_type"
-	bpfpolicyVarUnusedSecFlags   = "_unused_sec_flags"
-	bpfpolicyVarPolActive        = "pol_active"
-	bpfpolicyVarPolDeny          = "pol_deny"
-	bpfpolicyVarPolDestAny       = "pol_dest_any"
-	bpfpolicyVarPolDestWild      = "pol_dest_wild"
-	bpfpolicyVarPolEmitAll       = "pol_emit_all"
-	bpfpolicyVarPolExeAny        = "pol_exe_any"
-	bpfpolicyVarPolExeWild       = "pol_exe_wild"
-	bpfpolicyVarPolKill          = "pol_kill"
-	bpfpolicyVarPolKindRules     = "pol_kind_rules"
-	bpfpolicyVarPolNameAny       = "pol_name_any"
-	bpfpolicyVarPolNameWild      = "pol_name_wild"
-	bpfpolicyVarPolParams        = "pol_params"
-	bpfpolicyVarPolPathAny       = "pol_path_any"
-	bpfpolicyVarPolPathWild      = "pol_path_wild"
-	bpfpolicyVarPolPexeAny       = "pol_pexe_any"
-	bpfpolicyVarPolPexeWild      = "pol_pexe_wild"
-	bpfpolicyVarPolPortAny       = "pol_port_any"
-	bpfpolicyVarPolPortWild      = "pol_port_wild"
-	bpfpolicyVarPolTargetAny     = "pol_target_any"
-	bpfpolicyVarPolTargetWild    = "pol_target_wild"
-	bpfpolicyVarPolWithParams    = "pol_with_params"
-	bpfpolicyVarWakeupBytes      = "wakeup_bytes"
+	bpfpolicyMapPolExe             = "pol_exe"
+	bpfpolicyMapPolName            = "pol_name"
+	bpfpolicyMapPolPath            = "pol_path"
+	bpfpolicyMapPolPexe            = "pol_pexe"
+	bpfpolicyMapPolPort            = "pol_port"
+	bpfpolicyMapPolScratch         = "pol_scratch"
+	bpfpolicyMapPolTarget          = "pol_target"
+	bpfpolicyMapPolV4              = "pol_v4"
+	bpfpolicyMapPolV6              = "pol_v6"
+	bpfpolicyMapProcs              = "procs"
+	bpfpolicyVarUnusedEndpoint     = "_unused_endpoint"
+	bpfpolicyVarUnusedPolicyKind   = "_unused_policy_kind"
+	bpfpolicyVarUnusedRecordHeader = "_unused_record_header"
+	bpfpolicyVarUnusedRecordType   = "_unused_record_type"
+	bpfpolicyVarUnusedSecFlags     = "_unused_sec_flags"
+	bpfpolicyVarFilterTgid         = "filter_tgid"
+	bpfpolicyVarPolActive          = "pol_active"
+	bpfpolicyVarPolDeny            = "pol_deny"
+	bpfpolicyVarPolDestAny         = "pol_dest_any"
+	bpfpolicyVarPolDestWild        = "pol_dest_wild"
+	bpfpolicyVarPolEmitAll         = "pol_emit_all"
+	bpfpolicyVarPolExeAny          = "pol_exe_any"
+	bpfpolicyVarPolExeWild         = "pol_exe_wild"
+	bpfpolicyVarPolKill            = "pol_kill"
+	bpfpolicyVarPolKindRules       = "pol_kind_rules"
+	bpfpolicyVarPolNameAny         = "pol_name_any"
+	bpfpolicyVarPolNameWild        = "pol_name_wild"
+	bpfpolicyVarPolParams          = "pol_params"
+	bpfpolicyVarPolPathAny         = "pol_path_any"
+	bpfpolicyVarPolPathWild        = "pol_path_wild"
+	bpfpolicyVarPolPexeAny         = "pol_pexe_any"
+	bpfpolicyVarPolPexeWild        = "pol_pexe_wild"
+	bpfpolicyVarPolPortAny         = "pol_port_any"
+	bpfpolicyVarPolPortWild        = "pol_port_wild"
+	bpfpolicyVarPolTargetAny       = "pol_target_any"
+	bpfpolicyVarPolTargetWild      = "pol_target_wild"
+	bpfpolicyVarPolWithParams      = "pol_with_params"
+	bpfpolicyVarWakeupBytes        = "wakeup_bytes"
 )
 
 // loadBpfpolicy returns the embedded CollectionSpec for bpfpolicy.
@@ -222,31 +211,34 @@ type bpfpolicyMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfpolicyVariableSpecs struct {
-	UnusedPolicyKind *ebpf.VariableSpec `ebpf:"_unused_policy_kind"`
-	UnusedRecordType *ebpf.VariableSpec `ebpf:"_unused_record_type"`
-	UnusedSecFlags   *ebpf.VariableSpec `ebpf:"_unused_sec_flags"`
-	PolActive        *ebpf.VariableSpec `ebpf:"pol_active"`
-	PolDeny          *ebpf.VariableSpec `ebpf:"pol_deny"`
-	PolDestAny       *ebpf.VariableSpec `ebpf:"pol_dest_any"`
-	PolDestWild      *ebpf.VariableSpec `ebpf:"pol_dest_wild"`
-	PolEmitAll       *ebpf.VariableSpec `ebpf:"pol_emit_all"`
-	PolExeAny        *ebpf.VariableSpec `ebpf:"pol_exe_any"`
-	PolExeWild       *ebpf.VariableSpec `ebpf:"pol_exe_wild"`
-	PolKill          *ebpf.VariableSpec `ebpf:"pol_kill"`
-	PolKindRules     *ebpf.VariableSpec `ebpf:"pol_kind_rules"`
-	PolNameAny       *ebpf.VariableSpec `ebpf:"pol_name_any"`
-	PolNameWild      *ebpf.VariableSpec `ebpf:"pol_name_wild"`
-	PolParams        *ebpf.VariableSpec `ebpf:"pol_params"`
-	PolPathAny       *ebpf.VariableSpec `ebpf:"pol_path_any"`
-	PolPathWild      *ebpf.VariableSpec `ebpf:"pol_path_wild"`
-	PolPexeAny       *ebpf.VariableSpec `ebpf:"pol_pexe_any"`
-	PolPexeWild      *ebpf.VariableSpec `ebpf:"pol_pexe_wild"`
-	PolPortAny       *ebpf.VariableSpec `ebpf:"pol_port_any"`
-	PolPortWild      *ebpf.VariableSpec `ebpf:"pol_port_wild"`
-	PolTargetAny     *ebpf.VariableSpec `ebpf:"pol_target_any"`
-	PolTargetWild    *ebpf.VariableSpec `ebpf:"pol_target_wild"`
-	PolWithParams    *ebpf.VariableSpec `ebpf:"pol_with_params"`
-	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	UnusedEndpoint     *ebpf.VariableSpec `ebpf:"_unused_endpoint"`
+	UnusedPolicyKind   *ebpf.VariableSpec `ebpf:"_unused_policy_kind"`
+	UnusedRecordHeader *ebpf.VariableSpec `ebpf:"_unused_record_header"`
+	UnusedRecordType   *ebpf.VariableSpec `ebpf:"_unused_record_type"`
+	UnusedSecFlags     *ebpf.VariableSpec `ebpf:"_unused_sec_flags"`
+	FilterTgid         *ebpf.VariableSpec `ebpf:"filter_tgid"`
+	PolActive          *ebpf.VariableSpec `ebpf:"pol_active"`
+	PolDeny            *ebpf.VariableSpec `ebpf:"pol_deny"`
+	PolDestAny         *ebpf.VariableSpec `ebpf:"pol_dest_any"`
+	PolDestWild        *ebpf.VariableSpec `ebpf:"pol_dest_wild"`
+	PolEmitAll         *ebpf.VariableSpec `ebpf:"pol_emit_all"`
+	PolExeAny          *ebpf.VariableSpec `ebpf:"pol_exe_any"`
+	PolExeWild         *ebpf.VariableSpec `ebpf:"pol_exe_wild"`
+	PolKill            *ebpf.VariableSpec `ebpf:"pol_kill"`
+	PolKindRules       *ebpf.VariableSpec `ebpf:"pol_kind_rules"`
+	PolNameAny         *ebpf.VariableSpec `ebpf:"pol_name_any"`
+	PolNameWild        *ebpf.VariableSpec `ebpf:"pol_name_wild"`
+	PolParams          *ebpf.VariableSpec `ebpf:"pol_params"`
+	PolPathAny         *ebpf.VariableSpec `ebpf:"pol_path_any"`
+	PolPathWild        *ebpf.VariableSpec `ebpf:"pol_path_wild"`
+	PolPexeAny         *ebpf.VariableSpec `ebpf:"pol_pexe_any"`
+	PolPexeWild        *ebpf.VariableSpec `ebpf:"pol_pexe_wild"`
+	PolPortAny         *ebpf.VariableSpec `ebpf:"pol_port_any"`
+	PolPortWild        *ebpf.VariableSpec `ebpf:"pol_port_wild"`
+	PolTargetAny       *ebpf.VariableSpec `ebpf:"pol_target_any"`
+	PolTargetWild      *ebpf.VariableSpec `ebpf:"pol_target_wild"`
+	PolWithParams      *ebpf.VariableSpec `ebpf:"pol_with_params"`
+	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // bpfpolicyObjects contains all objects after they have been loaded into the kernel.
@@ -300,31 +292,34 @@ func (m *bpfpolicyMaps) Close() error {
 //
 // It can be passed to loadBpfpolicyObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfpolicyVariables struct {
-	UnusedPolicyKind *ebpf.Variable `ebpf:"_unused_policy_kind"`
-	UnusedRecordType *ebpf.Variable `ebpf:"_unused_record_type"`
-	UnusedSecFlags   *ebpf.Variable `ebpf:"_unused_sec_flags"`
-	PolActive        *ebpf.Variable `ebpf:"pol_active"`
-	PolDeny          *ebpf.Variable `ebpf:"pol_deny"`
-	PolDestAny       *ebpf.Variable `ebpf:"pol_dest_any"`
-	PolDestWild      *ebpf.Variable `ebpf:"pol_dest_wild"`
-	PolEmitAll       *ebpf.Variable `ebpf:"pol_emit_all"`
-	PolExeAny        *ebpf.Variable `ebpf:"pol_exe_any"`
-	PolExeWild       *ebpf.Variable `ebpf:"pol_exe_wild"`
-	PolKill          *ebpf.Variable `ebpf:"pol_kill"`
-	PolKindRules     *ebpf.Variable `ebpf:"pol_kind_rules"`
-	PolNameAny       *ebpf.Variable `ebpf:"pol_name_any"`
-	PolNameWild      *ebpf.Variable `ebpf:"pol_name_wild"`
-	PolParams        *ebpf.Variable `ebpf:"pol_params"`
-	PolPathAny       *ebpf.Variable `ebpf:"pol_path_any"`
-	PolPathWild      *ebpf.Variable `ebpf:"pol_path_wild"`
-	PolPexeAny       *ebpf.Variable `ebpf:"pol_pexe_any"`
-	PolPexeWild      *ebpf.Variable `ebpf:"pol_pexe_wild"`
-	PolPortAny       *ebpf.Variable `ebpf:"pol_port_any"`
-	PolPortWild      *ebpf.Variable `ebpf:"pol_port_wild"`
-	PolTargetAny     *ebpf.Variable `ebpf:"pol_target_any"`
-	PolTargetWild    *ebpf.Variable `ebpf:"pol_target_wild"`
-	PolWithParams    *ebpf.Variable `ebpf:"pol_with_params"`
-	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
+	UnusedEndpoint     *ebpf.Variable `ebpf:"_unused_endpoint"`
+	UnusedPolicyKind   *ebpf.Variable `ebpf:"_unused_policy_kind"`
+	UnusedRecordHeader *ebpf.Variable `ebpf:"_unused_record_header"`
+	UnusedRecordType   *ebpf.Variable `ebpf:"_unused_record_type"`
+	UnusedSecFlags     *ebpf.Variable `ebpf:"_unused_sec_flags"`
+	FilterTgid         *ebpf.Variable `ebpf:"filter_tgid"`
+	PolActive          *ebpf.Variable `ebpf:"pol_active"`
+	PolDeny            *ebpf.Variable `ebpf:"pol_deny"`
+	PolDestAny         *ebpf.Variable `ebpf:"pol_dest_any"`
+	PolDestWild        *ebpf.Variable `ebpf:"pol_dest_wild"`
+	PolEmitAll         *ebpf.Variable `ebpf:"pol_emit_all"`
+	PolExeAny          *ebpf.Variable `ebpf:"pol_exe_any"`
+	PolExeWild         *ebpf.Variable `ebpf:"pol_exe_wild"`
+	PolKill            *ebpf.Variable `ebpf:"pol_kill"`
+	PolKindRules       *ebpf.Variable `ebpf:"pol_kind_rules"`
+	PolNameAny         *ebpf.Variable `ebpf:"pol_name_any"`
+	PolNameWild        *ebpf.Variable `ebpf:"pol_name_wild"`
+	PolParams          *ebpf.Variable `ebpf:"pol_params"`
+	PolPathAny         *ebpf.Variable `ebpf:"pol_path_any"`
+	PolPathWild        *ebpf.Variable `ebpf:"pol_path_wild"`
+	PolPexeAny         *ebpf.Variable `ebpf:"pol_pexe_any"`
+	PolPexeWild        *ebpf.Variable `ebpf:"pol_pexe_wild"`
+	PolPortAny         *ebpf.Variable `ebpf:"pol_port_any"`
+	PolPortWild        *ebpf.Variable `ebpf:"pol_port_wild"`
+	PolTargetAny       *ebpf.Variable `ebpf:"pol_target_any"`
+	PolTargetWild      *ebpf.Variable `ebpf:"pol_target_wild"`
+	PolWithParams      *ebpf.Variable `ebpf:"pol_with_params"`
+	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // bpfpolicyPrograms contains all programs after they have been loaded into the kernel.

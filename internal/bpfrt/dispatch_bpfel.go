@@ -8,19 +8,60 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"structs"
 
 	"github.com/cilium/ebpf"
+)
+
+type dispatchEndpoint struct {
+	_    structs.HostLayout
+	Addr [16]uint8
+	Port uint16
+	Pad0 uint16
+}
+
+type dispatchRecordHeader struct {
+	_        structs.HostLayout
+	Type     uint8
+	Flags    uint8
+	Pad0     uint16
+	Pid      uint32
+	Tid      uint32
+	Ppid     uint32
+	Uid      uint32
+	Gid      uint32
+	KtimeNs  uint64
+	CgroupId uint64
+	Comm     [16]int8
+}
+
+type dispatchRecordType uint32
+
+const (
+	dispatchRecordTypeRECORD_EXEC       dispatchRecordType = 1
+	dispatchRecordTypeRECORD_FORK       dispatchRecordType = 2
+	dispatchRecordTypeRECORD_EXIT       dispatchRecordType = 3
+	dispatchRecordTypeRECORD_CONN_OPEN  dispatchRecordType = 10
+	dispatchRecordTypeRECORD_DATA       dispatchRecordType = 11
+	dispatchRecordTypeRECORD_CONN_CLOSE dispatchRecordType = 12
+	dispatchRecordTypeRECORD_FILE       dispatchRecordType = 20
+	dispatchRecordTypeRECORD_NET        dispatchRecordType = 21
+	dispatchRecordTypeRECORD_PRIV       dispatchRecordType = 22
 )
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	dispatchMapCompatExits      = "compat_exits"
-	dispatchMapSysExitObserve   = "sys_exit_observe"
-	dispatchMapSysExitSecure    = "sys_exit_secure"
-	dispatchProgSysExitDispatch = "sys_exit_dispatch"
-	dispatchVarWakeupBytes      = "wakeup_bytes"
+	dispatchMapCompatExits        = "compat_exits"
+	dispatchMapSysExitObserve     = "sys_exit_observe"
+	dispatchMapSysExitSecure      = "sys_exit_secure"
+	dispatchProgSysExitDispatch   = "sys_exit_dispatch"
+	dispatchVarUnusedEndpoint     = "_unused_endpoint"
+	dispatchVarUnusedRecordHeader = "_unused_record_header"
+	dispatchVarUnusedRecordType   = "_unused_record_type"
+	dispatchVarFilterTgid         = "filter_tgid"
+	dispatchVarWakeupBytes        = "wakeup_bytes"
 )
 
 // loadDispatch returns the embedded CollectionSpec for dispatch.
@@ -81,7 +122,11 @@ type dispatchMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dispatchVariableSpecs struct {
-	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	UnusedEndpoint     *ebpf.VariableSpec `ebpf:"_unused_endpoint"`
+	UnusedRecordHeader *ebpf.VariableSpec `ebpf:"_unused_record_header"`
+	UnusedRecordType   *ebpf.VariableSpec `ebpf:"_unused_record_type"`
+	FilterTgid         *ebpf.VariableSpec `ebpf:"filter_tgid"`
+	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // dispatchObjects contains all objects after they have been loaded into the kernel.
@@ -121,7 +166,11 @@ func (m *dispatchMaps) Close() error {
 //
 // It can be passed to loadDispatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dispatchVariables struct {
-	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
+	UnusedEndpoint     *ebpf.Variable `ebpf:"_unused_endpoint"`
+	UnusedRecordHeader *ebpf.Variable `ebpf:"_unused_record_header"`
+	UnusedRecordType   *ebpf.Variable `ebpf:"_unused_record_type"`
+	FilterTgid         *ebpf.Variable `ebpf:"filter_tgid"`
+	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // dispatchPrograms contains all programs after they have been loaded into the kernel.

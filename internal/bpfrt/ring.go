@@ -40,6 +40,61 @@ func (r *Record) Bytes() []byte { return r.buf }
 type Batch struct {
 	Records []*Record
 	slots   []Record // the reusable records Records points into
+	queue   *Queue
+}
+
+// Release returns the batch to its queue for reuse: its records are not
+// valid afterwards.
+func (b *Batch) Release() { b.queue.release(b) }
+
+// Source is the name of the ring the batch was read from.
+func (b *Batch) Source() string { return b.queue.source }
+
+// Ring is a BPF ring buffer that one or more sensors write records into
+// (their objects' "events" map), and the queue that reads it. Whoever
+// makes a ring hands it to the sensors that write into it and closes it
+// after them.
+type Ring struct {
+	m *ebpf.Map
+	q *Queue
+}
+
+// NewRing creates a ring buffer of size bytes (a power of two, at least a
+// page), read into a queue of about queueLen records.
+func NewRing(name string, size uint32, queueLen int) (*Ring, error) {
+	if size&(size-1) != 0 || size < uint32(os.Getpagesize()) {
+		return nil, fmt.Errorf("ring %s: size %d is not a power of two of at least a page", name, size)
+	}
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Name: "events", Type: ebpf.RingBuf, MaxEntries: size})
+	if err != nil {
+		return nil, fmt.Errorf("ring %s: create ring buffer: %w", name, err)
+	}
+	q, err := NewQueue(name, m, queueLen)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	return &Ring{m: m, q: q}, nil
+}
+
+// Name is the ring's name, the `source` label of vigil_ring_records_total.
+func (r *Ring) Name() string { return r.q.source }
+
+// Size is the ring buffer's size in bytes.
+func (r *Ring) Size() uint32 { return r.m.MaxEntries() }
+
+// Map is the ring buffer map, for the sensors that write into it.
+func (r *Ring) Map() *ebpf.Map { return r.m }
+
+// Queue is where the ring's records arrive.
+func (r *Ring) Queue() *Queue { return r.q }
+
+// Close stops the reader and frees the ring buffer (sensors that write
+// into it hold their own reference until they close).
+func (r *Ring) Close() error {
+	err := r.q.Close()
+	r.m.Close()
+	return err
 }
 
 // Stats counts what happened to records from one source.
@@ -50,12 +105,11 @@ type Stats struct {
 // Queue is a ring buffer drained into a bounded number of reusable
 // batches. When consumers fall behind, the reader waits for a free batch
 // and the records stay in the kernel ring, which is far larger; only when
-// that is full too does the kernel drop records, and count them (Lost).
+// that is full too does the kernel drop records, and each sensor counts
+// its own (Sensor.Lost).
 type Queue struct {
 	source string
 	rd     *ringbuf.Reader
-	lost   *ebpf.Map
-	ch     chan *Batch
 	free   chan *Batch
 	stats  Stats
 
@@ -64,9 +118,8 @@ type Queue struct {
 }
 
 // NewQueue reads ring buffer rb into batches holding about capacity records
-// in all. lost, if not nil, is the BPF per-CPU counter of records the
-// kernel could not write.
-func NewQueue(source string, rb, lost *ebpf.Map, capacity int) (*Queue, error) {
+// in all.
+func NewQueue(source string, rb *ebpf.Map, capacity int) (*Queue, error) {
 	if capacity <= 0 {
 		return nil, fmt.Errorf("queue %s: capacity must be positive, got %d", source, capacity)
 	}
@@ -80,13 +133,11 @@ func NewQueue(source string, rb, lost *ebpf.Map, capacity int) (*Queue, error) {
 	q := &Queue{
 		source: source,
 		rd:     rd,
-		lost:   lost,
-		ch:     make(chan *Batch, n),
 		free:   make(chan *Batch, n),
 		closed: make(chan struct{}),
 	}
 	for range n {
-		q.free <- &Batch{slots: make([]Record, maxBatch), Records: make([]*Record, 0, maxBatch)}
+		q.free <- &Batch{slots: make([]Record, maxBatch), Records: make([]*Record, 0, maxBatch), queue: q}
 	}
 	return q, nil
 }
@@ -94,12 +145,12 @@ func NewQueue(source string, rb, lost *ebpf.Map, capacity int) (*Queue, error) {
 // Source names the queue's sensor, the `source` label of lost counters.
 func (q *Queue) Source() string { return q.source }
 
-// Batches is the channel consumers read; it is closed when Run returns.
-// Release every batch when done with it.
-func (q *Queue) Batches() <-chan *Batch { return q.ch }
+// Batches is how many batches the queue has: a channel that several
+// queues deliver into needs room for all of theirs for their readers
+// never to wait on it.
+func (q *Queue) Batches() int { return cap(q.free) }
 
-// Release returns a batch to the queue for reuse.
-func (q *Queue) Release(b *Batch) {
+func (q *Queue) release(b *Batch) {
 	b.Records = b.Records[:0]
 	select {
 	case q.free <- b:
@@ -110,28 +161,23 @@ func (q *Queue) Release(b *Batch) {
 // Stats returns the queue's counters.
 func (q *Queue) Stats() *Stats { return &q.stats }
 
-// Lost returns how many records the kernel could not write because the
-// ring buffer was full.
-func (q *Queue) Lost() (uint64, error) {
-	if q.lost == nil {
-		return 0, nil
-	}
-	return SumPerCPU(q.lost, 0)
-}
-
-// Run drains the ring buffer until ctx is done, Drain has delivered the
-// last records, or Close is called; then it closes Batches.
-func (q *Queue) Run(ctx context.Context) error {
-	defer close(q.ch)
+// Run drains the ring buffer into out, in ring order, until ctx is done,
+// Drain has delivered the last records, or Close is called. Every batch is
+// sent before Run returns; out is never closed (queues may share it).
+// Release every batch received.
+func (q *Queue) Run(ctx context.Context, out chan<- *Batch) error {
 	stop := context.AfterFunc(ctx, func() { q.Close() })
 	defer stop()
 
 	var b *Batch
-	// send hands the batch over; it cannot block, as there are only so
-	// many batches.
+	// send hands the batch over. With room in out for every batch it
+	// never waits; a reader closed meanwhile gives up its batch.
 	send := func() {
 		if b != nil && len(b.Records) > 0 {
-			q.ch <- b
+			select {
+			case out <- b:
+			case <-q.closed:
+			}
 			b = nil
 		}
 	}
@@ -197,4 +243,35 @@ func (q *Queue) Close() error {
 		err = q.rd.Close()
 	})
 	return err
+}
+
+// Each reads the ring until ctx is done, calling f with every record in
+// ring order; the bytes are valid during the call only. It is for tests
+// and tools that read one ring; the agent reads all of its rings at once.
+func (r *Ring) Each(ctx context.Context, f func(raw []byte)) error {
+	out := make(chan *Batch, r.q.Batches())
+	done := make(chan error, 1)
+	go func() { done <- r.q.Run(ctx, out) }()
+	deliver := func(b *Batch) {
+		for _, rec := range b.Records {
+			f(rec.Bytes())
+		}
+		b.Release()
+	}
+	for {
+		select {
+		case b := <-out:
+			deliver(b)
+		case err := <-done:
+			// Run sent its last batch before it returned.
+			for {
+				select {
+				case b := <-out:
+					deliver(b)
+				default:
+					return err
+				}
+			}
+		}
+	}
 }

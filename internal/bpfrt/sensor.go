@@ -13,33 +13,44 @@ import (
 )
 
 // SensorSpec is what every sensor hands the runtime: its BPF objects, how
-// to configure them, where to attach them, and how to read their records.
-// The collection must have a ring buffer map "events" and a per-CPU lost
-// counter map "lost".
+// to configure them, where to attach them, the ring its records go to and
+// the record types it writes there. StartSensor is the one way a sensor
+// gets into the kernel.
+//
+// The collection must have a ring buffer map "events" (replaced by Ring's)
+// and a per-CPU lost counter map "lost"; a `filter_tgid` constant, when it
+// has one, is set from ExcludeSelf (bpf/lib/vigil.h), and `wakeup_bytes`
+// from the ring's size.
 type SensorSpec struct {
-	Name      string // `source` label and error prefix
-	Spec      *ebpf.CollectionSpec
-	Load      LoadOptions
-	Hooks     []Hook
-	RingBytes uint32 // size of "events": a power of two, at least a page
-	QueueLen  int
-	// Ring, when set, is another sensor's ring buffer that this one writes
-	// into instead of its own: the records of both arrive in one order,
-	// read by the owner's queue, and this sensor has no queue (RingBytes
-	// and QueueLen are ignored).
-	Ring *ebpf.Map
+	Name string // `source` label and error prefix
+	Spec *ebpf.CollectionSpec
+	// Load configures the objects. Without Load.Programs, only the
+	// programs the hooks name are loaded: the kernel never verifies a
+	// program that would not be attached.
+	Load  LoadOptions
+	Hooks []Hook
+	// Ring is where the sensor's programs write. Sensors that share a
+	// ring share its order: the security sensors write into the process
+	// sensor's, so that an event follows the exec it belongs to.
+	Ring *Ring
+	// Records are the record types the sensor writes: the agent routes
+	// each to the sensor's decoder, and refuses two sensors claiming one.
+	Records []RecordType
+	// ExcludeSelf drops this process's own activity in the kernel.
+	ExcludeSelf bool
 	// Syscalls is the dispatcher SyscallExit hooks go through; their
 	// programs' objects also get its stage arrays (to chain into). Sensors
 	// of one agent share one. Nil: the sensor loads its own, closed with it.
 	Syscalls *Syscalls
 }
 
-// Sensor is a loaded, attached sensor and the queue its ring buffer feeds
-// (nil when it writes into another sensor's ring).
+// Sensor is a loaded, attached sensor.
 type Sensor struct {
-	Coll  *ebpf.Collection
-	links *Links
-	queue *Queue
+	Coll    *ebpf.Collection
+	name    string
+	ring    *Ring
+	records []RecordType
+	links   *Links
 	// ownSys is the dispatcher the sensor loaded because none was given.
 	ownSys *Syscalls
 }
@@ -52,18 +63,11 @@ type Sensor struct {
 // than 64 KiB.
 func WakeupBytes(ringBytes uint32) uint32 { return min(256<<10, ringBytes/8) }
 
-// StartSensor loads, attaches and starts reading a sensor. On error nothing
-// stays in the kernel.
+// StartSensor loads and attaches a sensor. On error nothing stays in the
+// kernel.
 func StartSensor(s SensorSpec) (*Sensor, error) {
-	if s.Ring != nil {
-		info, err := s.Ring.Info()
-		if err != nil {
-			return nil, fmt.Errorf("%s sensor: shared ring buffer: %w", s.Name, err)
-		}
-		s.RingBytes = info.MaxEntries
-	}
-	if s.RingBytes&(s.RingBytes-1) != 0 || s.RingBytes < uint32(os.Getpagesize()) {
-		return nil, fmt.Errorf("%s sensor: ring buffer size %d is not a power of two of at least a page", s.Name, s.RingBytes)
+	if s.Ring == nil {
+		return nil, fmt.Errorf("%s sensor: no ring buffer to write into", s.Name)
 	}
 	for _, h := range s.Hooks {
 		if h.Kind == Tracepoint {
@@ -76,19 +80,23 @@ func StartSensor(s SensorSpec) (*Sensor, error) {
 		}
 	}
 	opts := s.Load
+	opts.Constants = maps.Clone(opts.Constants)
+	if opts.Constants == nil {
+		opts.Constants = map[string]any{}
+	}
 	if _, ok := s.Spec.Variables["wakeup_bytes"]; ok {
-		consts := maps.Clone(opts.Constants)
-		if consts == nil {
-			consts = map[string]any{}
+		opts.Constants["wakeup_bytes"] = WakeupBytes(s.Ring.Size())
+	}
+	if _, ok := s.Spec.Variables["filter_tgid"]; ok {
+		opts.Constants["filter_tgid"] = SelfFilter(s.ExcludeSelf)
+	}
+	if len(opts.Programs) == 0 {
+		for _, h := range s.Hooks {
+			if !slices.Contains(opts.Programs, h.Program) {
+				opts.Programs = append(opts.Programs, h.Program)
+			}
 		}
-		consts["wakeup_bytes"] = WakeupBytes(s.RingBytes)
-		opts.Constants = consts
 	}
-	sizes := map[string]uint32{"events": s.RingBytes}
-	for k, v := range opts.MapSizes {
-		sizes[k] = v
-	}
-	opts.MapSizes = sizes
 	var ownSys *Syscalls
 	if s.Syscalls == nil && slices.ContainsFunc(s.Hooks, func(h Hook) bool { return h.Kind == SyscallExit }) {
 		var err error
@@ -97,20 +105,7 @@ func StartSensor(s SensorSpec) (*Sensor, error) {
 		}
 		s.Syscalls = ownSys
 	}
-	sensor, err := startSensor(s, opts)
-	if err != nil {
-		ownSys.Close()
-		return nil, err
-	}
-	sensor.ownSys = ownSys
-	return sensor, nil
-}
-
-func startSensor(s SensorSpec, opts LoadOptions) (*Sensor, error) {
-	replace := map[string]*ebpf.Map{}
-	if s.Ring != nil {
-		replace["events"] = s.Ring
-	}
+	replace := map[string]*ebpf.Map{"events": s.Ring.Map()}
 	if s.Syscalls != nil {
 		maps.Copy(replace, s.Syscalls.Maps())
 	}
@@ -118,30 +113,26 @@ func startSensor(s SensorSpec, opts LoadOptions) (*Sensor, error) {
 	opts.MapReplacements = replace
 	coll, err := Load(s.Spec, opts)
 	if err != nil {
+		ownSys.Close()
 		return nil, fmt.Errorf("%s sensor: %w", s.Name, err)
-	}
-	var q *Queue
-	if s.Ring == nil {
-		q, err = NewQueue(s.Name, coll.Maps["events"], coll.Maps["lost"], s.QueueLen)
-		if err != nil {
-			coll.Close()
-			return nil, fmt.Errorf("%s sensor: %w", s.Name, err)
-		}
 	}
 	links, err := Attach(coll, s.Hooks, s.Syscalls)
 	if err != nil {
-		if q != nil {
-			q.Close()
-		}
 		coll.Close()
+		ownSys.Close()
 		return nil, fmt.Errorf("%s sensor: %w", s.Name, err)
 	}
-	return &Sensor{Coll: coll, links: links, queue: q}, nil
+	return &Sensor{Coll: coll, name: s.Name, ring: s.Ring, records: s.Records, links: links, ownSys: ownSys}, nil
 }
 
-// Queue is where the sensor's raw records arrive; nil for a sensor that
-// writes into another's ring.
-func (s *Sensor) Queue() *Queue { return s.queue }
+// Name is the sensor's name, the `source` label of its lost counter.
+func (s *Sensor) Name() string { return s.name }
+
+// Ring is where the sensor's records arrive.
+func (s *Sensor) Ring() *Ring { return s.ring }
+
+// Records are the record types the sensor writes.
+func (s *Sensor) Records() []RecordType { return s.records }
 
 // Lost returns how many of this sensor's records the kernel could not
 // write because the ring buffer was full.
@@ -155,12 +146,10 @@ func (s *Sensor) Skipped() []Hook { return s.links.Skipped }
 // ring buffer can still be read. Safe to call more than once, concurrently.
 func (s *Sensor) Detach() error { return s.links.Close() }
 
-// Close detaches and unloads everything the sensor put in the kernel.
+// Close detaches and unloads everything the sensor put in the kernel. Its
+// ring belongs to whoever made it.
 func (s *Sensor) Close() error {
 	err := s.Detach()
-	if s.queue != nil {
-		err = errors.Join(err, s.queue.Close())
-	}
 	s.Coll.Close()
 	return errors.Join(err, s.ownSys.Close())
 }

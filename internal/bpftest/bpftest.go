@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -194,4 +196,16 @@ func openBPFObjects() ([]bpfObject, error) {
 		objs = append(objs, o)
 	}
 	return objs, nil
+}
+
+// Raw returns the bytes of a record as the kernel writes it: the C struct,
+// given as its bpf2go-generated Go type, followed by its variable-length
+// data. Decoder tests build their input with it, so that they never hold
+// offsets of their own.
+func Raw[T any](rec *T, data ...string) []byte {
+	b := slices.Clone(unsafe.Slice((*byte)(unsafe.Pointer(rec)), unsafe.Sizeof(*rec)))
+	for _, d := range data {
+		b = append(b, d...)
+	}
+	return b
 }

@@ -145,6 +145,17 @@ type HTTP struct {
 	TraceID           string   `json:"trace_id,omitempty"`
 	SpanID            string   `json:"span_id,omitempty"`
 	ParentSpanID      string   `json:"parent_span_id,omitempty"`
+	// Caller is, for a server exchange whose client end vigil saw on this
+	// node, that client end: the service graph's edge. Not exported.
+	Caller *Caller `json:"-"`
+}
+
+// Caller is the client end of a node-local HTTP exchange.
+type Caller struct {
+	PID        uint32
+	Service    string // filled from the process table, as Process.Service
+	Status     int    // the status the client read (0: none)
+	DurationNs uint64 // as the client saw it
 }
 
 // File carries the fields of file events. Path is always set; the other

@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-dev/vigil/internal/event"
-	"github.com/vigil-dev/vigil/internal/route"
 )
 
 const (
@@ -26,13 +25,9 @@ const (
 	// Overflow is the value of every label of the series that receives a
 	// metric's observations once it has MaxSeries label sets.
 	Overflow = "_overflow"
-	// Other replaces a request method that is not standard, as the
-	// OpenTelemetry semantic conventions require, and a status code that
-	// is not valid.
-	Other = "_OTHER"
-	// UnknownService is service_name for processes without a service
-	// name, as in the OpenTelemetry SDKs.
-	UnknownService = "unknown_service"
+	// Other replaces a status code that is not valid, as
+	// event.OtherMethod replaces a method that is not standard.
+	Other = event.OtherMethod
 )
 
 // HTTPOptions configure HTTP.
@@ -42,9 +37,6 @@ type HTTPOptions struct {
 	// the metric's overflow series and are counted in
 	// vigil_metrics_overflow_total.
 	MaxSeries int
-	// Routes maps request paths to configured routes; paths no pattern
-	// matches, or all paths when nil, are collapsed by route.Collapse.
-	Routes *route.Matcher
 	// SeriesTTL drops a label set that has seen no observation for this
 	// long (default DefaultSeriesTTL; negative: never), so that peers and
 	// routes that come and go do not fill MaxSeries for good. A dropped
@@ -59,7 +51,6 @@ type HTTPOptions struct {
 // not allocate once its label set exists; the Prometheus samples are built
 // only at scrape.
 type HTTP struct {
-	routes       *route.Matcher
 	maxSeries    int
 	ttl          time.Duration
 	now          func() time.Time // replaced in tests
@@ -67,14 +58,9 @@ type HTTP struct {
 	sizes        []float64
 	overflowDesc *prometheus.Desc
 
-	mu sync.Mutex
-	// interned holds collapsed routes, so that a path Collapse rewrites
-	// costs no allocation once its route has been seen. Cleared when it
-	// reaches maxSeries entries, which bounds it under a flood of distinct
-	// routes at the price of allocating again.
-	interned map[string]string
-	server   family
-	client   family
+	mu     sync.Mutex
+	server family
+	client family
 }
 
 // family is the three histograms of one side, which share their label
@@ -113,7 +99,6 @@ func NewHTTP(opts HTTPOptions) *HTTP {
 		opts.SeriesTTL = DefaultSeriesTTL
 	}
 	m := &HTTP{
-		routes:    opts.Routes,
 		maxSeries: opts.MaxSeries,
 		ttl:       opts.SeriesTTL,
 		now:       time.Now,
@@ -122,7 +107,6 @@ func NewHTTP(opts HTTPOptions) *HTTP {
 		overflowDesc: prometheus.NewDesc("vigil_metrics_overflow_total",
 			"Observations recorded in a metric's overflow series (every label \"_overflow\") because the metric had reached its cap on label sets.",
 			[]string{"metric"}, nil),
-		interned: make(map[string]string),
 	}
 	m.server = newFamily("server", "http_route")
 	m.client = newFamily("client", "server_address")
@@ -154,8 +138,8 @@ func newFamily(side, target string) family {
 func (m *HTTP) Handle(ev *event.Event) { m.Observe(ev) }
 
 // Observe records an http event in the histograms of its side and ignores
-// any other event. It fills ev.HTTP.Route first, as Route does, so it must
-// run before the sinks that report the route.
+// any other event. The http_route label is ev.HTTP.Route, which the
+// pipeline's route stage (route.Resolver) has set.
 func (m *HTTP) Observe(ev *event.Event) {
 	h := httpOf(ev)
 	if h == nil {
@@ -171,22 +155,20 @@ func (m *HTTP) Observe(ev *event.Event) {
 		return
 	}
 	server := f == &m.server
-	var buf [routeBufLen]byte
-	collapsed := m.resolveRoute(h, buf[:0])
-
 	k := seriesKey{
 		service: labelValue(ev.Process.Service),
-		method:  Method(h.Method),
+		method:  event.KnownMethod(h.Method),
 		status:  status(h.Status),
 	}
 	if k.service == "" {
-		k.service = UnknownService
+		k.service = event.UnknownService
 	}
 	// OpenTelemetry's server.port: the server's port on either side.
 	if server {
+		k.target = labelValue(h.Route)
 		k.port = h.Local.Port
 	} else {
-		k.target = labelValue(ServerAddress(h))
+		k.target = labelValue(h.ServerAddress())
 		k.port = h.Peer.Port
 	}
 	values := [3]float64{
@@ -197,69 +179,11 @@ func (m *HTTP) Observe(ev *event.Event) {
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if collapsed != nil {
-		h.Route = m.internLocked(collapsed)
-	}
-	if server {
-		k.target = labelValue(h.Route)
-	}
 	s := m.seriesLocked(f, &k)
 	for i := range s.hists {
 		s.hists[i].observe(values[i])
 	}
 	s.touched = true
-}
-
-// Route fills ev.HTTP.Route, when empty, with the first configured pattern
-// matching the path, else the collapsed path. It ignores other events.
-func (m *HTTP) Route(ev *event.Event) {
-	h := httpOf(ev)
-	if h == nil {
-		return
-	}
-	var buf [routeBufLen]byte
-	if collapsed := m.resolveRoute(h, buf[:0]); collapsed != nil {
-		m.mu.Lock()
-		h.Route = m.internLocked(collapsed)
-		m.mu.Unlock()
-	}
-}
-
-// routeBufLen fits every collapsed path that is not pathological; longer
-// ones cost an allocation.
-const routeBufLen = 256
-
-// resolveRoute sets h.Route when it is empty and a pattern matches or
-// collapsing leaves the path unchanged. Otherwise it returns the collapsed
-// path, appended to buf, for the caller to intern under the lock.
-func (m *HTTP) resolveRoute(h *event.HTTP, buf []byte) []byte {
-	if h.Route != "" {
-		return nil
-	}
-	if r, ok := m.routes.Match(h.Path); ok {
-		h.Route = r
-		return nil
-	}
-	b := route.AppendCollapse(buf, h.Path)
-	if string(b) == h.Path {
-		h.Route = h.Path
-		return nil
-	}
-	return b
-}
-
-// internLocked returns b as a string, the same one every time while it
-// stays in the table; the lookup with string(b) does not allocate.
-func (m *HTTP) internLocked(b []byte) string {
-	if s, ok := m.interned[string(b)]; ok {
-		return s
-	}
-	if len(m.interned) >= m.maxSeries {
-		clear(m.interned)
-	}
-	s := string(b)
-	m.interned[s] = s
-	return s
 }
 
 // seriesLocked returns k's series, creating it if the cap allows, else the
@@ -279,7 +203,7 @@ func (m *HTTP) seriesLocked(f *family, k *seriesKey) *series {
 	// (see agent.Sink), so the map keeps copies.
 	key := seriesKey{
 		service: strings.Clone(k.service),
-		method:  k.method, // a constant from Method
+		method:  k.method, // a constant from event.KnownMethod
 		target:  strings.Clone(k.target),
 		status:  k.status,
 		port:    k.port,
@@ -405,34 +329,6 @@ func httpOf(ev *event.Event) *event.HTTP {
 	return ev.HTTP
 }
 
-// Method returns the http_request_method label for a request method: the
-// method itself when it is one of the nine of RFC 9110 and RFC 5789,
-// Other otherwise. Methods are case-sensitive, so "get" is Other, as the OpenTelemetry conventions say. The result is always a
-// constant, never the (possibly borrowed) argument.
-func Method(method string) string {
-	switch method {
-	case "GET":
-		return "GET"
-	case "HEAD":
-		return "HEAD"
-	case "POST":
-		return "POST"
-	case "PUT":
-		return "PUT"
-	case "DELETE":
-		return "DELETE"
-	case "CONNECT":
-		return "CONNECT"
-	case "OPTIONS":
-		return "OPTIONS"
-	case "TRACE":
-		return "TRACE"
-	case "PATCH":
-		return "PATCH"
-	}
-	return Other
-}
-
 // status bounds the status codes a series can hold: valid codes, 0 for no
 // response, and -1 for anything else.
 func status(code int) int {
@@ -447,37 +343,6 @@ func statusLabel(code int) string {
 		return Other
 	}
 	return strconv.Itoa(code)
-}
-
-// ServerAddress returns the server_address label of a client request: the
-// Host header without its port, else the peer's IP address.
-func ServerAddress(h *event.HTTP) string {
-	if host := hostOnly(h.Host); host != "" {
-		return host
-	}
-	// Dual-stack sockets report IPv4 peers as ::ffff:a.b.c.d; use the
-	// address a user would write.
-	if a, ok := strings.CutPrefix(h.Peer.Addr, "::ffff:"); ok && strings.IndexByte(a, '.') > 0 {
-		return a
-	}
-	return h.Peer.Addr
-}
-
-// hostOnly returns the host of a Host header value: without the port, and
-// without the brackets of an IPv6 literal.
-func hostOnly(host string) string {
-	if rest, ok := strings.CutPrefix(host, "["); ok {
-		if i := strings.IndexByte(rest, ']'); i >= 0 {
-			return rest[:i]
-		}
-		return host
-	}
-	// One colon separates the port; more are an IPv6 address without
-	// brackets, which is malformed but unambiguous.
-	if i := strings.IndexByte(host, ':'); i >= 0 && strings.IndexByte(host[i+1:], ':') < 0 {
-		return host[:i]
-	}
-	return host
 }
 
 // labelValue makes s a valid Prometheus label value. Invalid UTF-8 from the

@@ -11,7 +11,9 @@ import (
 
 // ServiceGraph counts the calls between services that vigil saw at both
 // ends on this node, with Tempo's service graph metric names, so Grafana's
-// service graph view works on them.
+// service graph view works on them. It is a sink: the stitcher marks the
+// server events whose client end it joined (event.HTTP.Caller), and the
+// pipeline names the caller's service.
 type ServiceGraph struct {
 	maxEdges int
 
@@ -53,9 +55,14 @@ func NewServiceGraph(maxEdges int) *ServiceGraph {
 	}
 }
 
-// Observe records one client -> server request.
-func (g *ServiceGraph) Observe(client, server *event.Event) {
-	k := edgeKey{serviceLabel(client.Process.Service), serviceLabel(server.Process.Service)}
+// Handle records the request of a server http event whose client end was
+// seen on this node, and ignores every other event.
+func (g *ServiceGraph) Handle(ev *event.Event) {
+	if ev.Kind != event.KindHTTP || ev.HTTP == nil || ev.HTTP.Side != event.SideServer || ev.HTTP.Caller == nil {
+		return
+	}
+	server, client := ev.HTTP, ev.HTTP.Caller
+	k := edgeKey{serviceLabel(client.Service), serviceLabel(ev.Process.Service)}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	e := g.edges[k]
@@ -75,16 +82,16 @@ func (g *ServiceGraph) Observe(client, server *event.Event) {
 		}
 	}
 	e.total++
-	if st := server.HTTP.Status; st >= 500 || st == 0 || client.HTTP.Status >= 400 || client.HTTP.Status == 0 {
+	if st := server.Status; st >= 500 || st == 0 || client.Status >= 400 || client.Status == 0 {
 		e.failed++
 	}
-	e.server.observe(float64(server.HTTP.DurationNs) / 1e9)
-	e.client.observe(float64(client.HTTP.DurationNs) / 1e9)
+	e.server.observe(float64(server.DurationNs) / 1e9)
+	e.client.observe(float64(client.DurationNs) / 1e9)
 }
 
 func serviceLabel(s string) string {
 	if s == "" {
-		return UnknownService
+		return event.UnknownService
 	}
 	return labelValue(s)
 }

@@ -10,17 +10,24 @@ import (
 	"github.com/vigil-dev/vigil/internal/event"
 )
 
-func pair(client, server string, clientStatus, serverStatus int, clientNs, serverNs uint64) (*event.Event, *event.Event) {
-	return &event.Event{Process: event.Process{Service: client}, HTTP: &event.HTTP{Side: event.SideClient, Status: clientStatus, DurationNs: clientNs}},
-		&event.Event{Process: event.Process{Service: server}, HTTP: &event.HTTP{Side: event.SideServer, Status: serverStatus, DurationNs: serverNs}}
+// pair is the server event of a node-local call, as the pipeline hands it
+// to its sinks: its client end joined and named.
+func pair(client, server string, clientStatus, serverStatus int, clientNs, serverNs uint64) *event.Event {
+	return &event.Event{Kind: event.KindHTTP, Process: event.Process{Service: server}, HTTP: &event.HTTP{
+		Side: event.SideServer, Status: serverStatus, DurationNs: serverNs,
+		Caller: &event.Caller{Service: client, Status: clientStatus, DurationNs: clientNs},
+	}}
 }
 
 func TestServiceGraph(t *testing.T) {
 	g := NewServiceGraph(2)
-	g.Observe(pair("front", "back", 200, 200, 300e6, 150e6))
-	g.Observe(pair("front", "back", 503, 503, 50e6, 40e6))
-	g.Observe(pair("curl", "front", 200, 200, 1e9, 900e6))
-	g.Observe(pair("a", "b", 200, 200, 1, 1)) // beyond 2 edges
+	g.Handle(pair("front", "back", 200, 200, 300e6, 150e6))
+	g.Handle(pair("front", "back", 503, 503, 50e6, 40e6))
+	g.Handle(pair("curl", "front", 200, 200, 1e9, 900e6))
+	g.Handle(pair("a", "b", 200, 200, 1, 1)) // beyond 2 edges
+	// Not edges: a server end whose client was not seen, a client end.
+	g.Handle(&event.Event{Kind: event.KindHTTP, HTTP: &event.HTTP{Side: event.SideServer, Status: 200}})
+	g.Handle(&event.Event{Kind: event.KindHTTP, HTTP: &event.HTTP{Side: event.SideClient, Status: 200}})
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(g)
 	mfs, err := reg.Gather()

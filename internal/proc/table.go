@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/internal/event"
+	"github.com/vigil-dev/vigil/internal/selfmetrics"
 )
 
 // Table defaults.
@@ -445,6 +446,14 @@ func (t *Table) Len() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return len(t.procs)
+}
+
+var entriesFamily = selfmetrics.NewGauge("vigil_process_table_entries",
+	"Processes in vigil's process table, including recently exited ones kept for lineage.")
+
+// Register adds the table's metrics: its size.
+func (t *Table) Register(m *selfmetrics.Set) {
+	m.Add(entriesFamily, func() uint64 { return uint64(t.Len()) })
 }
 
 // resolve returns a copy of the entry for pid, reading it from procfs and

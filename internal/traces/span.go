@@ -13,7 +13,6 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/vigil-dev/vigil/internal/event"
-	"github.com/vigil-dev/vigil/internal/metrics"
 )
 
 // ResourceKey identifies the resource (the process) a span belongs to.
@@ -33,7 +32,7 @@ func KeyOf(p *event.Process) ResourceKey {
 func Resource(k ResourceKey, hostName string) *resourcepb.Resource {
 	service := k.Service
 	if service == "" {
-		service = metrics.UnknownService
+		service = event.UnknownService
 	}
 	attrs := []*commonpb.KeyValue{
 		str("service.name", service),
@@ -76,7 +75,7 @@ func FromHTTP(ev *event.Event) *tracepb.Span {
 			parent = p
 		}
 	}
-	method := metrics.Method(h.Method)
+	method := event.KnownMethod(h.Method)
 	start := uint64(ev.Time.UnixNano())
 	s := &tracepb.Span{
 		TraceId:           traceID,
@@ -90,7 +89,7 @@ func FromHTTP(ev *event.Event) *tracepb.Span {
 			str("url.path", h.Path),
 		},
 	}
-	if method == metrics.Other {
+	if method == event.OtherMethod {
 		s.Attributes = append(s.Attributes, str("http.request.method_original", h.Method))
 		method = "HTTP"
 	}
@@ -112,7 +111,7 @@ func FromHTTP(ev *event.Event) *tracepb.Span {
 		s.Kind = tracepb.Span_SPAN_KIND_CLIENT
 		s.Name = method
 		s.Attributes = append(s.Attributes,
-			str("server.address", metrics.ServerAddress(h)),
+			str("server.address", h.ServerAddress()),
 			intAttr("server.port", int64(h.Peer.Port)),
 			str("network.peer.address", h.Peer.Addr),
 			intAttr("network.peer.port", int64(h.Peer.Port)),
@@ -132,7 +131,7 @@ func serverAddress(h *event.HTTP) string {
 	if h.Host == "" {
 		return h.Local.Addr
 	}
-	return metrics.ServerAddress(h) // the Host header without its port
+	return h.ServerAddress() // the Host header without its port
 }
 
 func str(k, v string) *commonpb.KeyValue {

@@ -26,10 +26,6 @@ type Stitcher struct {
 	window time.Duration
 	max    int
 	emit   func(*event.Event)
-	// OnPair, if set, is called once for each server span that leaves
-	// joined to its client end on this node: the edges of the service
-	// graph. The events are only valid during the call.
-	OnPair  func(client, server *event.Event)
 	pending []*pendingSpan // in arrival order
 	// Indexes of pending spans, so that linking costs a few comparisons,
 	// not one per held span: by connection (client end first) and by
@@ -72,6 +68,7 @@ func (s *Stitcher) connHash(h *event.HTTP) uint64 {
 type pendingSpan struct {
 	ev         event.Event
 	http       event.HTTP
+	caller     event.Caller // the client end, for a server span joined to one
 	start, end int64  // wall clock ns
 	conn       uint64 // connHash
 	arrived    time.Time
@@ -220,8 +217,12 @@ func (s *Stitcher) flushOne() {
 	if p.hasParent {
 		p.http.ParentSpanID = p.parent.http.SpanID
 		p.http.TraceID = root(p).http.TraceID
-		if s.OnPair != nil && p.http.Side == event.SideServer && p.parent.http.Side == event.SideClient {
-			s.OnPair(&p.parent.ev, &p.ev)
+		if p.http.Side == event.SideServer && p.parent.http.Side == event.SideClient {
+			// The edge of the service graph: its client's service is
+			// named downstream, with the process.
+			c := &p.parent.http
+			p.caller = event.Caller{PID: p.parent.ev.Process.PID, Status: c.Status, DurationNs: c.DurationNs}
+			p.http.Caller = &p.caller
 		}
 	}
 	s.emit(&p.ev)

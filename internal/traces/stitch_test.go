@@ -37,12 +37,24 @@ func TestStitchNodeLocalChain(t *testing.T) {
 		{"C0", event.SideClient, 10, 10, ep(50001), ep(8000), 100, 600}, // curl
 	}
 	var out []event.HTTP
-	s := NewStitcher(time.Second, 100, func(e *event.Event) { out = append(out, *e.HTTP) })
+	callers := map[string]event.Caller{} // by server span
+	s := NewStitcher(time.Second, 100, func(e *event.Event) {
+		out = append(out, *e.HTTP)
+		if c := e.HTTP.Caller; c != nil {
+			callers[e.HTTP.SpanID] = *c // valid during the call only
+		}
+	})
 	now := time.Unix(1000, 0)
 	for i, sp := range spans {
 		s.Add(ev(sp, i), false, now)
 	}
 	s.FlushAll()
+	// The server ends joined to their client ends carry them: the edges
+	// of the service graph.
+	wantCallers := map[string]event.Caller{"S2": {PID: 20, DurationNs: 200}, "S1": {PID: 10, DurationNs: 500}}
+	if len(callers) != len(wantCallers) || callers["S2"] != wantCallers["S2"] || callers["S1"] != wantCallers["S1"] {
+		t.Errorf("callers %+v, want %+v", callers, wantCallers)
+	}
 	got := map[string]event.HTTP{}
 	for _, h := range out {
 		got[h.SpanID] = h

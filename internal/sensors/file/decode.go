@@ -1,7 +1,6 @@
 package file
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"unsafe"
@@ -26,7 +25,7 @@ type Record struct {
 }
 
 // recordSize is the size of the C record, from the bpf2go-generated type
-// so that a change to the C side that is not regenerated fails loudly.
+// onto which records are decoded.
 var recordSize = int(unsafe.Sizeof(fileFileRecord{}))
 
 // ErrMalformed wraps every decode failure: the record is counted and skipped.
@@ -42,21 +41,17 @@ func Decode(raw []byte, clock bpfrt.Clock, out *Record) error {
 		return fmt.Errorf("%w: %d bytes, shorter than %d", ErrMalformed, len(raw), recordSize)
 	}
 	*out = Record{}
-	le := binary.LittleEndian
+	r := (*fileFileRecord)(unsafe.Pointer(&raw[0]))
 	ev := &out.Event
 	out.Flags = bpfrt.DecodeHeader(raw, clock, ev)
-	out.Rules = le.Uint64(raw[56:])
-	ret := int64(le.Uint64(raw[64:]))
-	arg := le.Uint64(raw[72:])
-	out.uid = int64(le.Uint64(raw[80:]))
-	out.gid = int64(le.Uint64(raw[88:]))
-	out.mode = le.Uint32(raw[96:])
-	pathLen := int(le.Uint16(raw[100:]))
-	path2Len := int(le.Uint16(raw[102:]))
-	srcLen := int(le.Uint16(raw[104:]))
-	fstypeLen := int(le.Uint16(raw[106:]))
-	kind := bpfpolicy.Kind(raw[108])
-	fflags := fileFileFlags(raw[109])
+	out.Rules = r.Rules
+	ret := r.Ret
+	arg := r.Arg
+	out.uid, out.gid = r.Uid, r.Gid
+	out.mode = r.Mode
+	pathLen, path2Len, srcLen, fstypeLen := int(r.PathLen), int(r.Path2Len), int(r.SrcLen), int(r.FstypeLen)
+	kind := bpfpolicy.Kind(r.Kind)
+	fflags := fileFileFlags(r.Fflags)
 
 	data := raw[recordSize:]
 	if pathLen+path2Len+srcLen+fstypeLen > len(data) {
@@ -96,7 +91,7 @@ func Decode(raw []byte, clock bpfrt.Clock, out *Record) error {
 		f.FSType = string(data[srcLen : srcLen+fstypeLen])
 		f.Flags = linuxabi.MountFlags.Bits(arg)
 	default:
-		return fmt.Errorf("%w: kind %d is not a file kind", ErrMalformed, raw[108])
+		return fmt.Errorf("%w: kind %d is not a file kind", ErrMalformed, r.Kind)
 	}
 	ev.Kind = kind
 	ev.File = f

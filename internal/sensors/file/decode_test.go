@@ -1,63 +1,26 @@
 package file
 
 import (
-	"encoding/binary"
 	"errors"
 	"testing"
-	"unsafe"
 
 	"github.com/vigil-dev/vigil/internal/bpfpolicy"
 	"github.com/vigil-dev/vigil/internal/bpfrt"
+	"github.com/vigil-dev/vigil/internal/bpftest"
 	"github.com/vigil-dev/vigil/internal/event"
 )
 
-// The decoder reads fields at fixed offsets; they must be the C struct's.
-func TestDecoderOffsetsMatchC(t *testing.T) {
-	var r fileFileRecord
-	for _, c := range []struct {
-		name      string
-		got, want uintptr
-	}{
-		{"hdr", unsafe.Sizeof(r.Hdr), bpfrt.HeaderSize},
-		{"rules", unsafe.Offsetof(r.Rules), 56},
-		{"ret", unsafe.Offsetof(r.Ret), 64},
-		{"arg", unsafe.Offsetof(r.Arg), 72},
-		{"uid", unsafe.Offsetof(r.Uid), 80},
-		{"gid", unsafe.Offsetof(r.Gid), 88},
-		{"mode", unsafe.Offsetof(r.Mode), 96},
-		{"path_len", unsafe.Offsetof(r.PathLen), 100},
-		{"path2_len", unsafe.Offsetof(r.Path2Len), 102},
-		{"src_len", unsafe.Offsetof(r.SrcLen), 104},
-		{"fstype_len", unsafe.Offsetof(r.FstypeLen), 106},
-		{"kind", unsafe.Offsetof(r.Kind), 108},
-		{"fflags", unsafe.Offsetof(r.Fflags), 109},
-	} {
-		if c.got != c.want {
-			t.Errorf("%s: offset %d in the generated type, decoder assumes %d", c.name, c.got, c.want)
-		}
-	}
-}
-
 // record builds a raw file record as the kernel would.
 func record(kind event.Kind, arg uint64, mode uint32, ret int64, fflags uint8, strs ...string) []byte {
-	b := make([]byte, recordSize)
-	le := binary.LittleEndian
-	b[0] = bpfpolicy.RecordFile
-	b[1] = bpfpolicy.FlagKilled
-	le.PutUint32(b[4:], 42)
-	le.PutUint64(b[56:], 0b101)
-	le.PutUint64(b[64:], uint64(ret))
-	le.PutUint64(b[72:], arg)
-	le.PutUint64(b[80:], 7)
-	le.PutUint64(b[88:], ^uint64(0))
-	le.PutUint32(b[96:], mode)
+	r := fileFileRecord{Rules: 0b101, Ret: ret, Arg: arg, Uid: 7, Gid: -1, Mode: mode, Kind: bpfpolicy.KindID(kind), Fflags: fflags}
+	r.Hdr.Type = uint8(bpfrt.RecordFile)
+	r.Hdr.Flags = bpfpolicy.FlagKilled
+	r.Hdr.Pid = 42
+	lens := []*uint16{&r.PathLen, &r.Path2Len, &r.SrcLen, &r.FstypeLen}
 	for i, s := range strs {
-		le.PutUint16(b[100+2*i:], uint16(len(s)))
-		b = append(b, s...)
+		*lens[i] = uint16(len(s))
 	}
-	b[108] = bpfpolicy.KindID(kind)
-	b[109] = fflags
-	return b
+	return bpftest.Raw(&r, strs...)
 }
 
 func TestDecode(t *testing.T) {

@@ -21,9 +21,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* The vigil process itself is never reported (0: report everything). */
-volatile const __u32 filter_tgid = 0;
-
 #define SRC_LEN 256   /* mount source, as given */
 #define FSTYPE_LEN 64 /* mount filesystem type */
 
@@ -104,11 +101,6 @@ LOST_COUNTERS_MAP(lost);
 
 const struct file_record *_unused_file_record __attribute__((unused));
 const enum file_flags *_unused_file_flags __attribute__((unused));
-
-static __always_inline bool skip_self(__u64 pid_tgid)
-{
-	return filter_tgid && (pid_tgid >> 32) == filter_tgid;
-}
 
 struct file_bufs {
 	struct file_scratch *s;

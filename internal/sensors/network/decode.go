@@ -3,7 +3,6 @@ package network
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"unsafe"
 
 	"github.com/vigil-dev/vigil/internal/bpfpolicy"
@@ -54,13 +53,16 @@ func Decode(raw []byte, clock bpfrt.Clock, out *Record) error {
 	n.Family = familyName(r.Family)
 	n.Protocol = int(r.Protocol)
 	n.Type = linuxabi.SocketTypes.NameOf(uint64(r.Type))
+	var ok bool
 	if r.Nflags&uint8(networkNetFlagsNET_LOCAL) != 0 {
-		out.local = endpoint(r.Family, r.Local.Addr, r.Local.Port)
-		n.Local = &out.local
+		if out.local, ok = bpfrt.Endpoint(r.Family, r.Local.Addr, r.Local.Port); ok {
+			n.Local = &out.local
+		}
 	}
 	if r.Nflags&uint8(networkNetFlagsNET_PEER) != 0 {
-		out.peer = endpoint(r.Family, r.Peer.Addr, r.Peer.Port)
-		n.Peer = &out.peer
+		if out.peer, ok = bpfrt.Endpoint(r.Family, r.Peer.Addr, r.Peer.Port); ok {
+			n.Peer = &out.peer
+		}
 	}
 	if kind == event.KindDup {
 		out.newFD = int64(r.NewFd)
@@ -76,16 +78,4 @@ func familyName(f uint16) string {
 		return name
 	}
 	return fmt.Sprintf("AF_%d", f)
-}
-
-// endpoint renders an address as the kernel stored it: IPv4 in the first
-// four bytes for AF_INET; IPv4-mapped IPv6 addresses print as IPv4.
-func endpoint(family uint16, addr [16]uint8, port uint16) event.Endpoint {
-	var a netip.Addr
-	if family == 2 { // AF_INET
-		a = netip.AddrFrom4([4]byte(addr[:4]))
-	} else {
-		a = netip.AddrFrom16(addr).Unmap()
-	}
-	return event.Endpoint{Addr: a.String(), Port: port}
 }

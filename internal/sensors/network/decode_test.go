@@ -16,7 +16,7 @@ func raw(r networkNetRecord) []byte {
 
 func TestDecode(t *testing.T) {
 	var in networkNetRecord
-	in.Hdr.Type = bpfpolicy.RecordNet
+	in.Hdr.Type = uint8(bpfrt.RecordNet)
 	in.Hdr.Pid = 9
 	in.Rules = 2
 	in.Ret = -1

@@ -15,20 +15,11 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* The vigil process itself is never reported (0: report everything). */
-volatile const __u32 filter_tgid = 0;
-
 #define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
-
-struct net_endpoint {
-	__u8 addr[16]; /* IPv4 in the first 4 bytes when family is AF_INET */
-	__u16 port;    /* host byte order */
-	__u16 _pad0;
-};
 
 enum net_flags {
 	NET_LOCAL = 1 << 0, /* local is set */
@@ -39,8 +30,8 @@ struct net_record {
 	struct record_header hdr; /* flags: enum sec_flags */
 	__u64 rules;              /* rules matched in the kernel */
 	__s64 ret;                /* the syscall's return value */
-	struct net_endpoint local;
-	struct net_endpoint peer;
+	struct endpoint local;
+	struct endpoint peer;
 	__u16 family;
 	__u16 type; /* SOCK_STREAM, ... (without SOCK_NONBLOCK and SOCK_CLOEXEC) */
 	__u16 protocol;
@@ -60,11 +51,6 @@ LOST_COUNTERS_MAP(lost);
 
 const struct net_record *_unused_net_record __attribute__((unused));
 const enum net_flags *_unused_net_flags __attribute__((unused));
-
-static __always_inline bool skip_self(__u64 pid_tgid)
-{
-	return filter_tgid && (pid_tgid >> 32) == filter_tgid;
-}
 
 /* socket_of returns the socket behind fd of the current task, or NULL. */
 static __always_inline struct socket *socket_of(long fd)
@@ -110,7 +96,7 @@ static __always_inline void sock_info(struct net_record *r, struct socket *sock,
 
 /* read_sockaddr reads an inet address given to connect or bind into e;
  * returns its family (0 when unreadable). */
-static __always_inline __u16 read_sockaddr(const void *uaddr, __u32 len, struct net_endpoint *e)
+static __always_inline __u16 read_sockaddr(const void *uaddr, __u32 len, struct endpoint *e)
 {
 	struct sockaddr_in6 sa = {};
 
@@ -223,7 +209,7 @@ static __always_inline int addr_call(__u8 kind, long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	bool all = policy_emit_all(kind);
-	struct net_endpoint e = {};
+	struct endpoint e = {};
 	struct net_record *r;
 	struct socket *sock;
 	__u16 family;

@@ -18,22 +18,6 @@ import (
 // Source is the sensor's name in metrics (`source` label).
 const Source = "network"
 
-// Options configure the sensor.
-type Options struct {
-	// ExcludeSelf drops events of the calling process in the kernel.
-	ExcludeSelf bool
-	// Policy says which events the kernel lets through and enforces.
-	Policy *bpfpolicy.Kernel
-	// Ring is the process sensor's ring buffer (see file.Options.Ring).
-	Ring *ebpf.Map
-	// Cgroup2 is the cgroup v2 root, where the deny hooks attach. Needed
-	// only when the policy has deny rules.
-	Cgroup2 string
-	// Syscalls is the agent's syscall dispatcher (nil: the sensor loads
-	// its own).
-	Syscalls *bpfrt.Syscalls
-}
-
 // exits hooks each syscall's exit with its exit_<name> program, in the
 // secure stage.
 func exits(names ...string) []bpfrt.Hook {
@@ -74,41 +58,25 @@ func denyHooks(cgroup2 string) []bpfrt.Hook {
 	}
 }
 
-// Sensor is the loaded and attached network sensor.
-type Sensor struct {
-	*bpfrt.Sensor
-}
-
-// Wanted lists the network kinds p lets reach userspace, and whether it
-// has deny rules: the sensor is needed when either is non-empty.
-func Wanted(p *bpfpolicy.Kernel) (kinds []event.Kind, deny bool) {
-	return p.WantedKinds(event.NetKinds), p.Program() != nil && p.Program().Deny != 0
-}
-
-// New loads and attaches the hooks the policy needs. The caller must
-// Close it.
-func New(opts Options) (*Sensor, error) {
-	kinds, deny := Wanted(opts.Policy)
+// Spec is the sensor's spec for the kinds the policy wants and its deny
+// rules; wanted is false when it has neither, and the sensor is not
+// needed.
+func Spec(opts bpfpolicy.SensorOptions) (spec bpfrt.SensorSpec, wanted bool, err error) {
+	kinds := opts.Policy.WantedKinds(event.NetKinds)
+	deny := opts.Policy.Program() != nil && opts.Policy.Program().Deny != 0
 	if len(kinds) == 0 && !deny {
-		return nil, fmt.Errorf("network sensor: the policy wants no network events")
+		return bpfrt.SensorSpec{}, false, nil
 	}
-	spec, err := loadNetwork()
+	obj, err := loadNetwork()
 	if err != nil {
-		return nil, fmt.Errorf("network sensor: %w", err)
+		return bpfrt.SensorSpec{}, false, fmt.Errorf("network sensor: %w", err)
 	}
-	var table []bpfrt.Hook
-	for _, k := range kinds {
-		table = append(table, hooks(k)...)
-	}
+	table := bpfpolicy.HooksFor(kinds, hooks)
 	if deny {
 		if opts.Cgroup2 == "" {
-			return nil, fmt.Errorf("network sensor: deny rules need the cgroup v2 hierarchy, and none is mounted")
+			return bpfrt.SensorSpec{}, false, fmt.Errorf("network sensor: deny rules need the cgroup v2 hierarchy, and none is mounted")
 		}
 		table = append(table, denyHooks(opts.Cgroup2)...)
 	}
-	s, err := bpfpolicy.StartSensor(Source, spec, opts.Policy, table, opts.Ring, opts.Syscalls, opts.ExcludeSelf)
-	if err != nil {
-		return nil, err
-	}
-	return &Sensor{s}, nil
+	return opts.Spec(Source, obj, table, bpfrt.RecordNet), true, nil
 }

@@ -18,7 +18,7 @@ func raw(r privilegePrivRecord, data string) []byte {
 
 func TestDecode(t *testing.T) {
 	var in privilegePrivRecord
-	in.Hdr.Type = bpfpolicy.RecordPriv
+	in.Hdr.Type = uint8(bpfrt.RecordPriv)
 	in.Kind = bpfpolicy.KindID(event.KindPtrace)
 	in.Call = uint8(privilegePrivCallCALL_PTRACE)
 	in.Arg = 0x4206

@@ -13,9 +13,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* The vigil process itself is never reported (0: report everything). */
-volatile const __u32 filter_tgid = 0;
-
 #define NAME_LEN 256 /* memfd name */
 
 /* Which syscall a record is for. */
@@ -97,7 +94,7 @@ static __always_inline struct priv_scratch *priv_begin(__u8 kind, __u8 call, __u
 	__u8 sf = 0;
 	__u64 cand;
 
-	if ((filter_tgid && (pid_tgid >> 32) == filter_tgid) || !policy_wanted(kind))
+	if (skip_self(pid_tgid) || !policy_wanted(kind))
 		return NULL;
 	cand = policy_kind_rules(kind);
 	if (cand) {

@@ -7,8 +7,6 @@ package privilege
 import (
 	"fmt"
 
-	"github.com/cilium/ebpf"
-
 	"github.com/vigil-dev/vigil/internal/bpfpolicy"
 	"github.com/vigil-dev/vigil/internal/bpfrt"
 	"github.com/vigil-dev/vigil/internal/event"
@@ -16,19 +14,6 @@ import (
 
 // Source is the sensor's name in metrics (`source` label).
 const Source = "privilege"
-
-// Options configure the sensor.
-type Options struct {
-	// ExcludeSelf drops events of the calling process in the kernel.
-	ExcludeSelf bool
-	// Policy says which events the kernel lets through and enforces.
-	Policy *bpfpolicy.Kernel
-	// Ring is the process sensor's ring buffer (see file.Options.Ring).
-	Ring *ebpf.Map
-	// Syscalls is the agent's syscall dispatcher (nil: the sensor loads
-	// its own).
-	Syscalls *bpfrt.Syscalls
-}
 
 // hooks is the attach table, by the kind of event the hooks report.
 func hooks(k event.Kind) []bpfrt.Hook {
@@ -53,32 +38,16 @@ func hooks(k event.Kind) []bpfrt.Hook {
 	return nil
 }
 
-// Sensor is the loaded and attached privilege sensor.
-type Sensor struct {
-	*bpfrt.Sensor
-}
-
-// Wanted lists the privilege kinds p lets reach userspace.
-func Wanted(p *bpfpolicy.Kernel) []event.Kind { return p.WantedKinds(event.PrivKinds) }
-
-// New loads and attaches the hooks of the kinds the policy wants. The
-// caller must Close it.
-func New(opts Options) (*Sensor, error) {
-	kinds := Wanted(opts.Policy)
+// Spec is the sensor's spec for the kinds the policy wants; wanted is
+// false when it wants none, and the sensor is not needed.
+func Spec(opts bpfpolicy.SensorOptions) (spec bpfrt.SensorSpec, wanted bool, err error) {
+	kinds := opts.Policy.WantedKinds(event.PrivKinds)
 	if len(kinds) == 0 {
-		return nil, fmt.Errorf("privilege sensor: the policy wants no privilege events")
+		return bpfrt.SensorSpec{}, false, nil
 	}
-	spec, err := loadPrivilege()
+	obj, err := loadPrivilege()
 	if err != nil {
-		return nil, fmt.Errorf("privilege sensor: %w", err)
+		return bpfrt.SensorSpec{}, false, fmt.Errorf("privilege sensor: %w", err)
 	}
-	var table []bpfrt.Hook
-	for _, k := range kinds {
-		table = append(table, hooks(k)...)
-	}
-	s, err := bpfpolicy.StartSensor(Source, spec, opts.Policy, table, opts.Ring, opts.Syscalls, opts.ExcludeSelf)
-	if err != nil {
-		return nil, err
-	}
-	return &Sensor{s}, nil
+	return opts.Spec(Source, obj, bpfpolicy.HooksFor(kinds, hooks), bpfrt.RecordPriv), true, nil
 }

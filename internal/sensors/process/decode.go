@@ -2,7 +2,6 @@ package process
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"unsafe"
@@ -35,8 +34,8 @@ type Record struct {
 	fork event.Fork
 }
 
-// Sizes of the C records, from the bpf2go-generated types so that a change
-// to the C side that is not regenerated fails loudly here.
+// Sizes of the C records, from the bpf2go-generated types, onto which
+// records are decoded: a field moved in C moves in Go when regenerated.
 var (
 	headerSize = bpfrt.HeaderSize
 	execSize   = int(unsafe.Sizeof(processExecRecord{}))
@@ -47,8 +46,6 @@ var (
 // ErrMalformed wraps every decode failure: the record is counted and skipped.
 var ErrMalformed = errors.New("malformed process record")
 
-var le = binary.LittleEndian
-
 // Decode parses one ring buffer record into out, replacing its contents.
 // It never panics on arbitrary input.
 func Decode(raw []byte, clock bpfrt.Clock, out *Record) error {
@@ -58,24 +55,21 @@ func Decode(raw []byte, clock bpfrt.Clock, out *Record) error {
 	*out = Record{}
 	ev := &out.Event
 	p := &ev.Process
-	typ := processRecordType(raw[0])
+	typ := bpfrt.RecordType(raw[0])
 	flags := processExecFlags(bpfrt.DecodeHeader(raw, clock, ev))
 
 	switch typ {
-	case processRecordTypeRECORD_EXEC:
+	case bpfrt.RecordExec:
 		if len(raw) < execSize {
 			return fmt.Errorf("%w: exec record of %d bytes", ErrMalformed, len(raw))
 		}
-		out.StartNs = le.Uint64(raw[56:])
-		argsLen := int(le.Uint16(raw[64:]))
-		filenameLen := int(le.Uint16(raw[66:]))
-		exeLen := int(le.Uint16(raw[68:]))
-		cwdLen := int(le.Uint16(raw[70:]))
-		envLen := int(le.Uint16(raw[76:]))
-		out.SecFlags = raw[78]
+		r := (*processExecRecord)(unsafe.Pointer(&raw[0]))
+		out.StartNs = r.StartNs
+		argsLen, filenameLen, exeLen, cwdLen, envLen := int(r.ArgsLen), int(r.FilenameLen), int(r.ExeLen), int(r.CwdLen), int(r.EnvLen)
+		out.SecFlags = r.Sflags
 		out.ExeTruncated = flags&processExecFlagsEXEC_EXE_TRUNCATED != 0
-		out.CgroupV1ID = le.Uint64(raw[80:])
-		out.Rules = le.Uint64(raw[88:])
+		out.CgroupV1ID = r.CgroupV1Id
+		out.Rules = r.Rules
 		data := raw[execSize:]
 		if argsLen+filenameLen+exeLen+cwdLen+envLen > len(data) {
 			return fmt.Errorf("%w: exec string lengths %d+%d+%d+%d+%d exceed %d bytes of data",
@@ -106,22 +100,23 @@ func Decode(raw []byte, clock bpfrt.Clock, out *Record) error {
 		}
 		ev.Kind = event.KindExec
 		ev.Exec = &out.exec
-	case processRecordTypeRECORD_FORK:
+	case bpfrt.RecordFork:
 		if len(raw) < forkSize {
 			return fmt.Errorf("%w: fork record of %d bytes", ErrMalformed, len(raw))
 		}
-		out.fork.ChildPID = le.Uint32(raw[56:])
-		out.StartNs = le.Uint64(raw[64:]) // the child's
+		r := (*processForkRecord)(unsafe.Pointer(&raw[0]))
+		out.fork.ChildPID = r.ChildPid
+		out.StartNs = r.ChildStartNs // the child's
 		ev.Kind = event.KindFork
 		ev.Fork = &out.fork
-	case processRecordTypeRECORD_EXIT:
+	case bpfrt.RecordExit:
 		if len(raw) < exitSize {
 			return fmt.Errorf("%w: exit record of %d bytes", ErrMalformed, len(raw))
 		}
-		status := le.Uint32(raw[56:])
-		out.StartNs = le.Uint64(raw[64:])
-		out.exit = decodeStatus(status)
-		if kt := le.Uint64(raw[24:]); kt > out.StartNs && out.StartNs != 0 {
+		r := (*processExitRecord)(unsafe.Pointer(&raw[0]))
+		out.StartNs = r.StartNs
+		out.exit = decodeStatus(r.ExitCode)
+		if kt := r.Hdr.KtimeNs; kt > out.StartNs && out.StartNs != 0 {
 			out.exit.DurationNs = kt - out.StartNs
 		}
 		ev.Kind = event.KindExit

@@ -1,84 +1,42 @@
 package process
 
 import (
-	"encoding/binary"
 	"errors"
 	"slices"
 	"testing"
-	"unsafe"
 
 	"github.com/vigil-dev/vigil/internal/bpfrt"
+	"github.com/vigil-dev/vigil/internal/bpftest"
 	"github.com/vigil-dev/vigil/internal/event"
 )
-
-// The decoder reads fields at fixed offsets; they must be the offsets of
-// the bpf2go-generated types, i.e. of the C structs.
-func TestDecoderOffsetsMatchC(t *testing.T) {
-	var h processRecordHeader
-	var e processExecRecord
-	var f processForkRecord
-	var x processExitRecord
-	checks := []struct {
-		name      string
-		got, want uintptr
-	}{
-		{"hdr.flags", unsafe.Offsetof(h.Flags), 1},
-		{"hdr.pid", unsafe.Offsetof(h.Pid), 4},
-		{"hdr.tid", unsafe.Offsetof(h.Tid), 8},
-		{"hdr.ppid", unsafe.Offsetof(h.Ppid), 12},
-		{"hdr.uid", unsafe.Offsetof(h.Uid), 16},
-		{"hdr.gid", unsafe.Offsetof(h.Gid), 20},
-		{"hdr.ktime", unsafe.Offsetof(h.KtimeNs), 24},
-		{"hdr.cgroup", unsafe.Offsetof(h.CgroupId), 32},
-		{"hdr.comm", unsafe.Offsetof(h.Comm), 40},
-		{"hdr size", unsafe.Sizeof(h), bpfrt.HeaderSize},
-		{"exec.start", unsafe.Offsetof(e.StartNs), 56},
-		{"exec.args_len", unsafe.Offsetof(e.ArgsLen), 64},
-		{"exec.filename_len", unsafe.Offsetof(e.FilenameLen), 66},
-		{"exec.exe_len", unsafe.Offsetof(e.ExeLen), 68},
-		{"exec.cwd_len", unsafe.Offsetof(e.CwdLen), 70},
-		{"exec.env_len", unsafe.Offsetof(e.EnvLen), 76},
-		{"exec.sflags", unsafe.Offsetof(e.Sflags), 78},
-		{"exec.cgroup_v1_id", unsafe.Offsetof(e.CgroupV1Id), 80},
-		{"exec.rules", unsafe.Offsetof(e.Rules), 88},
-		{"exec size", unsafe.Sizeof(e), 96},
-		{"fork.child", unsafe.Offsetof(f.ChildPid), 56},
-		{"fork.start", unsafe.Offsetof(f.ChildStartNs), 64},
-		{"exit.code", unsafe.Offsetof(x.ExitCode), 56},
-		{"exit.start", unsafe.Offsetof(x.StartNs), 64},
-	}
-	for _, c := range checks {
-		if c.got != c.want {
-			t.Errorf("%s: offset %d in the generated type, decoder assumes %d", c.name, c.got, c.want)
-		}
-	}
-}
 
 // execRecord builds a raw exec record as the kernel would.
 func execRecord(pid uint32, args, filename, exe, cwd string, flags uint8) []byte {
 	return execRecordEnv(pid, args, filename, exe, cwd, "", flags)
 }
 
+// header is a record header of process pid, at boot time 5 s.
+func header(typ bpfrt.RecordType, pid uint32, flags uint8) bpfrt.Header {
+	h := bpfrt.Header{Type: uint8(typ), Flags: flags, Pid: pid, Tid: pid, Ppid: 1, Uid: 1000, Gid: 1001, KtimeNs: 5_000_000_000, CgroupId: 42}
+	for i, c := range "sh" {
+		h.Comm[i] = int8(c)
+	}
+	return h
+}
+
+// withHeader writes h at the start of a raw record.
+func withHeader(raw []byte, h bpfrt.Header) []byte {
+	copy(raw, bpftest.Raw(&h))
+	return raw
+}
+
 func execRecordEnv(pid uint32, args, filename, exe, cwd, env string, flags uint8) []byte {
-	b := make([]byte, execSize, execSize+len(args)+len(filename)+len(exe)+len(cwd)+len(env))
-	b[0] = byte(processRecordTypeRECORD_EXEC)
-	b[1] = flags
-	le := binary.LittleEndian
-	le.PutUint32(b[4:], pid)
-	le.PutUint32(b[8:], pid)
-	le.PutUint32(b[12:], 1)
-	le.PutUint32(b[16:], 1000)
-	le.PutUint32(b[20:], 1001)
-	le.PutUint64(b[24:], 5_000_000_000)
-	le.PutUint64(b[32:], 42)
-	copy(b[40:56], "sh\x00")
-	le.PutUint64(b[56:], 4_000_000_000)
-	le.PutUint16(b[64:], uint16(len(args)))
-	le.PutUint16(b[66:], uint16(len(filename)))
-	le.PutUint16(b[68:], uint16(len(exe)))
-	le.PutUint16(b[70:], uint16(len(cwd)))
-	le.PutUint16(b[76:], uint16(len(env)))
-	return append(append(append(append(append(b, args...), filename...), exe...), cwd...), env...)
+	r := processExecRecord{
+		StartNs: 4_000_000_000,
+		ArgsLen: uint16(len(args)), FilenameLen: uint16(len(filename)),
+		ExeLen: uint16(len(exe)), CwdLen: uint16(len(cwd)), EnvLen: uint16(len(env)),
+	}
+	return withHeader(bpftest.Raw(&r, args, filename, exe, cwd, env), header(bpfrt.RecordExec, pid, flags))
 }
 
 func TestDecodeServiceFromEnvironment(t *testing.T) {
@@ -145,11 +103,10 @@ func TestDecodeExitStatus(t *testing.T) {
 		{9, 0, 9, false},
 		{11 | 0x80, 0, 11, true},
 	} {
-		raw := make([]byte, exitSize)
-		raw[0] = byte(processRecordTypeRECORD_EXIT)
-		binary.LittleEndian.PutUint64(raw[24:], 3_000)
-		binary.LittleEndian.PutUint32(raw[56:], c.status)
-		binary.LittleEndian.PutUint64(raw[64:], 1_000)
+		rec := processExitRecord{ExitCode: c.status, StartNs: 1_000}
+		h := header(bpfrt.RecordExit, 7, 0)
+		h.KtimeNs = 3_000
+		raw := withHeader(bpftest.Raw(&rec), h)
 		var r Record
 		if err := Decode(raw, bpfrt.Clock{}, &r); err != nil {
 			t.Fatal(err)
@@ -163,15 +120,15 @@ func TestDecodeExitStatus(t *testing.T) {
 
 func TestDecodeRejectsMalformed(t *testing.T) {
 	good := execRecord(7, "a\x00", "/a", "/a", "/", 0)
-	lying := execRecord(7, "a\x00", "/a", "/a", "/", 0)
-	binary.LittleEndian.PutUint16(lying[64:], 60000)
+	lie := processExecRecord{ArgsLen: 60000}
+	lying := withHeader(bpftest.Raw(&lie, "a\x00/a/a/"), header(bpfrt.RecordExec, 7, 0))
 	unknown := slices.Clone(good)
 	unknown[0] = 99
 	for name, raw := range map[string][]byte{
 		"empty":        nil,
 		"short header": good[:20],
 		"short exec":   good[:execSize-1],
-		"short fork":   append([]byte{byte(processRecordTypeRECORD_FORK)}, make([]byte, forkSize-2)...),
+		"short fork":   append([]byte{byte(bpfrt.RecordFork)}, make([]byte, forkSize-2)...),
 		"lying length": lying,
 		"unknown type": unknown,
 	} {
@@ -184,8 +141,10 @@ func TestDecodeRejectsMalformed(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	f.Add(execRecord(7, "sh\x00-c\x00", "/bin/sh", "/usr/bin/dash", "/tmp", 0))
-	f.Add(make([]byte, forkSize))
-	f.Add(make([]byte, exitSize))
+	fork := processForkRecord{ChildPid: 8}
+	f.Add(withHeader(bpftest.Raw(&fork), header(bpfrt.RecordFork, 7, 0)))
+	var exit processExitRecord
+	f.Add(withHeader(bpftest.Raw(&exit), header(bpfrt.RecordExit, 7, 0)))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var r Record
 		if err := Decode(raw, bpfrt.Clock{}, &r); err != nil {

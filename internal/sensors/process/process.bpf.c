@@ -11,10 +11,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Records of the vigil process, set at load time, are dropped in the
- * kernel; 0 disables the filter (tests watch their own children). */
-volatile const __u32 filter_tgid = 0;
-
 /* Tests set this to exercise the exit detection of kernels before 6.16 on
  * a newer kernel. */
 volatile const __u8 exit_by_live_count = 0;
@@ -123,7 +119,6 @@ struct {
 const struct exec_record *_unused_exec __attribute__((unused));
 const struct fork_record *_unused_fork __attribute__((unused));
 const struct exit_record *_unused_exit __attribute__((unused));
-const enum record_type *_unused_rt __attribute__((unused));
 const enum exec_flags *_unused_ef __attribute__((unused));
 
 static __always_inline __u64 memory_cgroup_id(struct task_struct *task)
@@ -235,7 +230,7 @@ int handle_exec(struct bpf_raw_tracepoint_args *ctx)
 	__u64 size;
 	long n;
 
-	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) == filter_tgid)
+	if (skip_self(bpf_get_current_pid_tgid()))
 		return 0;
 
 	s = bpf_map_lookup_elem(&exec_scratch, &zero);
@@ -356,7 +351,7 @@ int handle_fork(struct bpf_raw_tracepoint_args *ctx)
 			bpf_map_delete_elem(&procs, &child_pid);
 		}
 	}
-	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) == filter_tgid)
+	if (skip_self(bpf_get_current_pid_tgid()))
 		return 0;
 
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
@@ -418,7 +413,7 @@ int handle_exit(struct bpf_raw_tracepoint_args *ctx)
 
 		bpf_map_delete_elem(&procs, &tgid);
 	}
-	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) == filter_tgid)
+	if (skip_self(bpf_get_current_pid_tgid()))
 		return 0;
 
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);

@@ -25,8 +25,21 @@ const (
 )
 
 type processExecRecord struct {
-	_           structs.HostLayout
-	Hdr         processRecordHeader
+	_   structs.HostLayout
+	Hdr struct {
+		_        structs.HostLayout
+		Type     uint8
+		Flags    uint8
+		Pad0     uint16
+		Pid      uint32
+		Tid      uint32
+		Ppid     uint32
+		Uid      uint32
+		Gid      uint32
+		KtimeNs  uint64
+		CgroupId uint64
+		Comm     [16]int8
+	}
 	StartNs     uint64
 	ArgsLen     uint16
 	FilenameLen uint16
@@ -47,16 +60,42 @@ type processExecScratch struct {
 }
 
 type processExitRecord struct {
-	_        structs.HostLayout
-	Hdr      processRecordHeader
+	_   structs.HostLayout
+	Hdr struct {
+		_        structs.HostLayout
+		Type     uint8
+		Flags    uint8
+		Pad0     uint16
+		Pid      uint32
+		Tid      uint32
+		Ppid     uint32
+		Uid      uint32
+		Gid      uint32
+		KtimeNs  uint64
+		CgroupId uint64
+		Comm     [16]int8
+	}
 	ExitCode uint32
 	Pad0     uint32
 	StartNs  uint64
 }
 
 type processForkRecord struct {
-	_            structs.HostLayout
-	Hdr          processRecordHeader
+	_   structs.HostLayout
+	Hdr struct {
+		_        structs.HostLayout
+		Type     uint8
+		Flags    uint8
+		Pad0     uint16
+		Pid      uint32
+		Tid      uint32
+		Ppid     uint32
+		Uid      uint32
+		Gid      uint32
+		KtimeNs  uint64
+		CgroupId uint64
+		Comm     [16]int8
+	}
 	ChildPid     uint32
 	Pad0         uint32
 	ChildStartNs uint64
@@ -121,89 +160,61 @@ type processProcPolicy struct {
 	Pad0     uint32
 }
 
-type processRecordHeader struct {
-	_        structs.HostLayout
-	Type     uint8
-	Flags    uint8
-	Pad0     uint16
-	Pid      uint32
-	Tid      uint32
-	Ppid     uint32
-	Uid      uint32
-	Gid      uint32
-	KtimeNs  uint64
-	CgroupId uint64
-	Comm     [16]int8
-}
-
-type processRecordType uint32
-
-const (
-	processRecordTypeRECORD_EXEC       processRecordType = 1
-	processRecordTypeRECORD_FORK       processRecordType = 2
-	processRecordTypeRECORD_EXIT       processRecordType = 3
-	processRecordTypeRECORD_CONN_OPEN  processRecordType = 10
-	processRecordTypeRECORD_DATA       processRecordType = 11
-	processRecordTypeRECORD_CONN_CLOSE processRecordType = 12
-	processRecordTypeRECORD_FILE       processRecordType = 20
-	processRecordTypeRECORD_NET        processRecordType = 21
-	processRecordTypeRECORD_PRIV       processRecordType = 22
-)
-
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	processMapEvents           = "events"
-	processMapExecScratch      = "exec_scratch"
-	processMapExited           = "exited"
-	processMapLost             = "lost"
-	processMapPathScratch      = "path_scratch"
-	processMapPolExe           = "pol_exe"
-	processMapPolName          = "pol_name"
-	processMapPolPath          = "pol_path"
-	processMapPolPexe          = "pol_pexe"
-	processMapPolPort          = "pol_port"
-	processMapPolScratch       = "pol_scratch"
-	processMapPolTarget        = "pol_target"
-	processMapPolV4            = "pol_v4"
-	processMapPolV6            = "pol_v6"
-	processMapProcs            = "procs"
-	processProgHandleExec      = "handle_exec"
-	processProgHandleExit      = "handle_exit"
-	processProgHandleFork      = "handle_fork"
-	processVarUnusedEf         = "_unused_ef"
-	processVarUnusedExec       = "_unused_exec"
-	processVarUnusedExit       = "_unused_exit"
-	processVarUnusedFork       = "_unused_fork"
-	processVarUnusedPolicyKind = "_unused_policy_kind"
-	processVarUnusedRecordType = "_unused_record_type"
-	processVarUnusedRt         = "_unused_rt"
-	processVarUnusedSecFlags   = "_unused_sec_flags"
-	processVarExitByLiveCount  = "exit_by_live_count"
-	processVarFilterTgid       = "filter_tgid"
-	processVarPolActive        = "pol_active"
-	processVarPolDeny          = "pol_deny"
-	processVarPolDestAny       = "pol_dest_any"
-	processVarPolDestWild      = "pol_dest_wild"
-	processVarPolEmitAll       = "pol_emit_all"
-	processVarPolExeAny        = "pol_exe_any"
-	processVarPolExeWild       = "pol_exe_wild"
-	processVarPolKill          = "pol_kill"
-	processVarPolKindRules     = "pol_kind_rules"
-	processVarPolNameAny       = "pol_name_any"
-	processVarPolNameWild      = "pol_name_wild"
-	processVarPolParams        = "pol_params"
-	processVarPolPathAny       = "pol_path_any"
-	processVarPolPathWild      = "pol_path_wild"
-	processVarPolPexeAny       = "pol_pexe_any"
-	processVarPolPexeWild      = "pol_pexe_wild"
-	processVarPolPortAny       = "pol_port_any"
-	processVarPolPortWild      = "pol_port_wild"
-	processVarPolTargetAny     = "pol_target_any"
-	processVarPolTargetWild    = "pol_target_wild"
-	processVarPolWithParams    = "pol_with_params"
-	processVarWakeupBytes      = "wakeup_bytes"
+	processMapEvents             = "events"
+	processMapExecScratch        = "exec_scratch"
+	processMapExited             = "exited"
+	processMapLost               = "lost"
+	processMapPathScratch        = "path_scratch"
+	processMapPolExe             = "pol_exe"
+	processMapPolName            = "pol_name"
+	processMapPolPath            = "pol_path"
+	processMapPolPexe            = "pol_pexe"
+	processMapPolPort            = "pol_port"
+	processMapPolScratch         = "pol_scratch"
+	processMapPolTarget          = "pol_target"
+	processMapPolV4              = "pol_v4"
+	processMapPolV6              = "pol_v6"
+	processMapProcs              = "procs"
+	processProgHandleExec        = "handle_exec"
+	processProgHandleExit        = "handle_exit"
+	processProgHandleFork        = "handle_fork"
+	processVarUnusedEf           = "_unused_ef"
+	processVarUnusedEndpoint     = "_unused_endpoint"
+	processVarUnusedExec         = "_unused_exec"
+	processVarUnusedExit         = "_unused_exit"
+	processVarUnusedFork         = "_unused_fork"
+	processVarUnusedPolicyKind   = "_unused_policy_kind"
+	processVarUnusedRecordHeader = "_unused_record_header"
+	processVarUnusedRecordType   = "_unused_record_type"
+	processVarUnusedSecFlags     = "_unused_sec_flags"
+	processVarExitByLiveCount    = "exit_by_live_count"
+	processVarFilterTgid         = "filter_tgid"
+	processVarPolActive          = "pol_active"
+	processVarPolDeny            = "pol_deny"
+	processVarPolDestAny         = "pol_dest_any"
+	processVarPolDestWild        = "pol_dest_wild"
+	processVarPolEmitAll         = "pol_emit_all"
+	processVarPolExeAny          = "pol_exe_any"
+	processVarPolExeWild         = "pol_exe_wild"
+	processVarPolKill            = "pol_kill"
+	processVarPolKindRules       = "pol_kind_rules"
+	processVarPolNameAny         = "pol_name_any"
+	processVarPolNameWild        = "pol_name_wild"
+	processVarPolParams          = "pol_params"
+	processVarPolPathAny         = "pol_path_any"
+	processVarPolPathWild        = "pol_path_wild"
+	processVarPolPexeAny         = "pol_pexe_any"
+	processVarPolPexeWild        = "pol_pexe_wild"
+	processVarPolPortAny         = "pol_port_any"
+	processVarPolPortWild        = "pol_port_wild"
+	processVarPolTargetAny       = "pol_target_any"
+	processVarPolTargetWild      = "pol_target_wild"
+	processVarPolWithParams      = "pol_with_params"
+	processVarWakeupBytes        = "wakeup_bytes"
 )
 
 // loadProcess returns the embedded CollectionSpec for process.
@@ -278,38 +289,39 @@ type processMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processVariableSpecs struct {
-	UnusedEf         *ebpf.VariableSpec `ebpf:"_unused_ef"`
-	UnusedExec       *ebpf.VariableSpec `ebpf:"_unused_exec"`
-	UnusedExit       *ebpf.VariableSpec `ebpf:"_unused_exit"`
-	UnusedFork       *ebpf.VariableSpec `ebpf:"_unused_fork"`
-	UnusedPolicyKind *ebpf.VariableSpec `ebpf:"_unused_policy_kind"`
-	UnusedRecordType *ebpf.VariableSpec `ebpf:"_unused_record_type"`
-	UnusedRt         *ebpf.VariableSpec `ebpf:"_unused_rt"`
-	UnusedSecFlags   *ebpf.VariableSpec `ebpf:"_unused_sec_flags"`
-	ExitByLiveCount  *ebpf.VariableSpec `ebpf:"exit_by_live_count"`
-	FilterTgid       *ebpf.VariableSpec `ebpf:"filter_tgid"`
-	PolActive        *ebpf.VariableSpec `ebpf:"pol_active"`
-	PolDeny          *ebpf.VariableSpec `ebpf:"pol_deny"`
-	PolDestAny       *ebpf.VariableSpec `ebpf:"pol_dest_any"`
-	PolDestWild      *ebpf.VariableSpec `ebpf:"pol_dest_wild"`
-	PolEmitAll       *ebpf.VariableSpec `ebpf:"pol_emit_all"`
-	PolExeAny        *ebpf.VariableSpec `ebpf:"pol_exe_any"`
-	PolExeWild       *ebpf.VariableSpec `ebpf:"pol_exe_wild"`
-	PolKill          *ebpf.VariableSpec `ebpf:"pol_kill"`
-	PolKindRules     *ebpf.VariableSpec `ebpf:"pol_kind_rules"`
-	PolNameAny       *ebpf.VariableSpec `ebpf:"pol_name_any"`
-	PolNameWild      *ebpf.VariableSpec `ebpf:"pol_name_wild"`
-	PolParams        *ebpf.VariableSpec `ebpf:"pol_params"`
-	PolPathAny       *ebpf.VariableSpec `ebpf:"pol_path_any"`
-	PolPathWild      *ebpf.VariableSpec `ebpf:"pol_path_wild"`
-	PolPexeAny       *ebpf.VariableSpec `ebpf:"pol_pexe_any"`
-	PolPexeWild      *ebpf.VariableSpec `ebpf:"pol_pexe_wild"`
-	PolPortAny       *ebpf.VariableSpec `ebpf:"pol_port_any"`
-	PolPortWild      *ebpf.VariableSpec `ebpf:"pol_port_wild"`
-	PolTargetAny     *ebpf.VariableSpec `ebpf:"pol_target_any"`
-	PolTargetWild    *ebpf.VariableSpec `ebpf:"pol_target_wild"`
-	PolWithParams    *ebpf.VariableSpec `ebpf:"pol_with_params"`
-	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	UnusedEf           *ebpf.VariableSpec `ebpf:"_unused_ef"`
+	UnusedEndpoint     *ebpf.VariableSpec `ebpf:"_unused_endpoint"`
+	UnusedExec         *ebpf.VariableSpec `ebpf:"_unused_exec"`
+	UnusedExit         *ebpf.VariableSpec `ebpf:"_unused_exit"`
+	UnusedFork         *ebpf.VariableSpec `ebpf:"_unused_fork"`
+	UnusedPolicyKind   *ebpf.VariableSpec `ebpf:"_unused_policy_kind"`
+	UnusedRecordHeader *ebpf.VariableSpec `ebpf:"_unused_record_header"`
+	UnusedRecordType   *ebpf.VariableSpec `ebpf:"_unused_record_type"`
+	UnusedSecFlags     *ebpf.VariableSpec `ebpf:"_unused_sec_flags"`
+	ExitByLiveCount    *ebpf.VariableSpec `ebpf:"exit_by_live_count"`
+	FilterTgid         *ebpf.VariableSpec `ebpf:"filter_tgid"`
+	PolActive          *ebpf.VariableSpec `ebpf:"pol_active"`
+	PolDeny            *ebpf.VariableSpec `ebpf:"pol_deny"`
+	PolDestAny         *ebpf.VariableSpec `ebpf:"pol_dest_any"`
+	PolDestWild        *ebpf.VariableSpec `ebpf:"pol_dest_wild"`
+	PolEmitAll         *ebpf.VariableSpec `ebpf:"pol_emit_all"`
+	PolExeAny          *ebpf.VariableSpec `ebpf:"pol_exe_any"`
+	PolExeWild         *ebpf.VariableSpec `ebpf:"pol_exe_wild"`
+	PolKill            *ebpf.VariableSpec `ebpf:"pol_kill"`
+	PolKindRules       *ebpf.VariableSpec `ebpf:"pol_kind_rules"`
+	PolNameAny         *ebpf.VariableSpec `ebpf:"pol_name_any"`
+	PolNameWild        *ebpf.VariableSpec `ebpf:"pol_name_wild"`
+	PolParams          *ebpf.VariableSpec `ebpf:"pol_params"`
+	PolPathAny         *ebpf.VariableSpec `ebpf:"pol_path_any"`
+	PolPathWild        *ebpf.VariableSpec `ebpf:"pol_path_wild"`
+	PolPexeAny         *ebpf.VariableSpec `ebpf:"pol_pexe_any"`
+	PolPexeWild        *ebpf.VariableSpec `ebpf:"pol_pexe_wild"`
+	PolPortAny         *ebpf.VariableSpec `ebpf:"pol_port_any"`
+	PolPortWild        *ebpf.VariableSpec `ebpf:"pol_port_wild"`
+	PolTargetAny       *ebpf.VariableSpec `ebpf:"pol_target_any"`
+	PolTargetWild      *ebpf.VariableSpec `ebpf:"pol_target_wild"`
+	PolWithParams      *ebpf.VariableSpec `ebpf:"pol_with_params"`
+	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // processObjects contains all objects after they have been loaded into the kernel.
@@ -373,38 +385,39 @@ func (m *processMaps) Close() error {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processVariables struct {
-	UnusedEf         *ebpf.Variable `ebpf:"_unused_ef"`
-	UnusedExec       *ebpf.Variable `ebpf:"_unused_exec"`
-	UnusedExit       *ebpf.Variable `ebpf:"_unused_exit"`
-	UnusedFork       *ebpf.Variable `ebpf:"_unused_fork"`
-	UnusedPolicyKind *ebpf.Variable `ebpf:"_unused_policy_kind"`
-	UnusedRecordType *ebpf.Variable `ebpf:"_unused_record_type"`
-	UnusedRt         *ebpf.Variable `ebpf:"_unused_rt"`
-	UnusedSecFlags   *ebpf.Variable `ebpf:"_unused_sec_flags"`
-	ExitByLiveCount  *ebpf.Variable `ebpf:"exit_by_live_count"`
-	FilterTgid       *ebpf.Variable `ebpf:"filter_tgid"`
-	PolActive        *ebpf.Variable `ebpf:"pol_active"`
-	PolDeny          *ebpf.Variable `ebpf:"pol_deny"`
-	PolDestAny       *ebpf.Variable `ebpf:"pol_dest_any"`
-	PolDestWild      *ebpf.Variable `ebpf:"pol_dest_wild"`
-	PolEmitAll       *ebpf.Variable `ebpf:"pol_emit_all"`
-	PolExeAny        *ebpf.Variable `ebpf:"pol_exe_any"`
-	PolExeWild       *ebpf.Variable `ebpf:"pol_exe_wild"`
-	PolKill          *ebpf.Variable `ebpf:"pol_kill"`
-	PolKindRules     *ebpf.Variable `ebpf:"pol_kind_rules"`
-	PolNameAny       *ebpf.Variable `ebpf:"pol_name_any"`
-	PolNameWild      *ebpf.Variable `ebpf:"pol_name_wild"`
-	PolParams        *ebpf.Variable `ebpf:"pol_params"`
-	PolPathAny       *ebpf.Variable `ebpf:"pol_path_any"`
-	PolPathWild      *ebpf.Variable `ebpf:"pol_path_wild"`
-	PolPexeAny       *ebpf.Variable `ebpf:"pol_pexe_any"`
-	PolPexeWild      *ebpf.Variable `ebpf:"pol_pexe_wild"`
-	PolPortAny       *ebpf.Variable `ebpf:"pol_port_any"`
-	PolPortWild      *ebpf.Variable `ebpf:"pol_port_wild"`
-	PolTargetAny     *ebpf.Variable `ebpf:"pol_target_any"`
-	PolTargetWild    *ebpf.Variable `ebpf:"pol_target_wild"`
-	PolWithParams    *ebpf.Variable `ebpf:"pol_with_params"`
-	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
+	UnusedEf           *ebpf.Variable `ebpf:"_unused_ef"`
+	UnusedEndpoint     *ebpf.Variable `ebpf:"_unused_endpoint"`
+	UnusedExec         *ebpf.Variable `ebpf:"_unused_exec"`
+	UnusedExit         *ebpf.Variable `ebpf:"_unused_exit"`
+	UnusedFork         *ebpf.Variable `ebpf:"_unused_fork"`
+	UnusedPolicyKind   *ebpf.Variable `ebpf:"_unused_policy_kind"`
+	UnusedRecordHeader *ebpf.Variable `ebpf:"_unused_record_header"`
+	UnusedRecordType   *ebpf.Variable `ebpf:"_unused_record_type"`
+	UnusedSecFlags     *ebpf.Variable `ebpf:"_unused_sec_flags"`
+	ExitByLiveCount    *ebpf.Variable `ebpf:"exit_by_live_count"`
+	FilterTgid         *ebpf.Variable `ebpf:"filter_tgid"`
+	PolActive          *ebpf.Variable `ebpf:"pol_active"`
+	PolDeny            *ebpf.Variable `ebpf:"pol_deny"`
+	PolDestAny         *ebpf.Variable `ebpf:"pol_dest_any"`
+	PolDestWild        *ebpf.Variable `ebpf:"pol_dest_wild"`
+	PolEmitAll         *ebpf.Variable `ebpf:"pol_emit_all"`
+	PolExeAny          *ebpf.Variable `ebpf:"pol_exe_any"`
+	PolExeWild         *ebpf.Variable `ebpf:"pol_exe_wild"`
+	PolKill            *ebpf.Variable `ebpf:"pol_kill"`
+	PolKindRules       *ebpf.Variable `ebpf:"pol_kind_rules"`
+	PolNameAny         *ebpf.Variable `ebpf:"pol_name_any"`
+	PolNameWild        *ebpf.Variable `ebpf:"pol_name_wild"`
+	PolParams          *ebpf.Variable `ebpf:"pol_params"`
+	PolPathAny         *ebpf.Variable `ebpf:"pol_path_any"`
+	PolPathWild        *ebpf.Variable `ebpf:"pol_path_wild"`
+	PolPexeAny         *ebpf.Variable `ebpf:"pol_pexe_any"`
+	PolPexeWild        *ebpf.Variable `ebpf:"pol_pexe_wild"`
+	PolPortAny         *ebpf.Variable `ebpf:"pol_port_any"`
+	PolPortWild        *ebpf.Variable `ebpf:"pol_port_wild"`
+	PolTargetAny       *ebpf.Variable `ebpf:"pol_target_any"`
+	PolTargetWild      *ebpf.Variable `ebpf:"pol_target_wild"`
+	PolWithParams      *ebpf.Variable `ebpf:"pol_with_params"`
+	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // processPrograms contains all programs after they have been loaded into the kernel.

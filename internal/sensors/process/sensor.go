@@ -4,7 +4,6 @@ package process
 
 import (
 	"fmt"
-	"maps"
 
 	"github.com/vigil-dev/vigil/internal/bpfpolicy"
 	"github.com/vigil-dev/vigil/internal/bpfrt"
@@ -17,11 +16,8 @@ const Source = "process"
 type Options struct {
 	// ExcludeSelf drops events of the calling process in the kernel.
 	ExcludeSelf bool
-	// RingBytes is the ring buffer size: a power of two, multiple of the
-	// page size. Default 8 MiB: at ~200 bytes an exec, about 40k events.
-	RingBytes uint32
-	// QueueLen is the number of records buffered in userspace. Default 4096.
-	QueueLen int
+	// Ring is where the sensor writes its records.
+	Ring *bpfrt.Ring
 	// Policy is the rule policy: exec decides each process's standing with
 	// the rules (kept for the other sensors) and enforces exec rules. Nil:
 	// no rules.
@@ -45,34 +41,24 @@ type Sensor struct {
 
 // New loads and attaches the sensor. The caller must Close it.
 func New(opts Options) (*Sensor, error) {
-	if opts.RingBytes == 0 {
-		opts.RingBytes = 8 << 20
-	}
-	if opts.QueueLen == 0 {
-		opts.QueueLen = 4096
-	}
 	spec, err := loadProcess()
 	if err != nil {
 		return nil, fmt.Errorf("process sensor: %w", err)
 	}
-	load := bpfrt.LoadOptions{Constants: map[string]any{
-		"filter_tgid":        bpfrt.SelfFilter(opts.ExcludeSelf),
-		"exit_by_live_count": bpfrt.Bool(opts.exitByLiveCount),
-	}}
+	// Without rules the policy maps are never used: keep them small.
+	load := bpfrt.LoadOptions{Constants: map[string]any{}, MapSizes: map[string]uint32{"procs": 1}}
 	if opts.Policy != nil {
-		maps.Copy(load.Constants, opts.Policy.Constants())
-		load.MapReplacements = opts.Policy.Maps()
-	} else {
-		// Without rules the policy maps are never used: keep them small.
-		load.MapSizes = map[string]uint32{"procs": 1}
+		load = opts.Policy.LoadOptions()
 	}
+	load.Constants["exit_by_live_count"] = bpfrt.Bool(opts.exitByLiveCount)
 	s, err := bpfrt.StartSensor(bpfrt.SensorSpec{
-		Name:      Source,
-		Spec:      spec,
-		Load:      load,
-		Hooks:     hooks,
-		RingBytes: opts.RingBytes,
-		QueueLen:  opts.QueueLen,
+		Name:        Source,
+		Spec:        spec,
+		Load:        load,
+		Hooks:       hooks,
+		Ring:        opts.Ring,
+		Records:     []bpfrt.RecordType{bpfrt.RecordExec, bpfrt.RecordFork, bpfrt.RecordExit},
+		ExcludeSelf: opts.ExcludeSelf,
 	})
 	if err != nil {
 		return nil, err

@@ -35,29 +35,32 @@ func startSensor(t *testing.T, opts Options) *collector {
 	t.Helper()
 	bpftest.Require(t)
 	leaks := bpftest.NewLeakCheck(t)
+	ring, err := bpfrt.NewRing(Source, 8<<20, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Ring = ring
 	s, err := New(opts)
 	if err != nil {
+		ring.Close()
 		t.Fatalf("load process sensor: %v", err)
 	}
 	leaks.Record()
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &collector{t: t, s: s, done: make(chan struct{}), cancel: cancel}
 	clock := bpfrt.NewClock()
-	go func() { _ = s.Queue().Run(ctx) }()
 	go func() {
 		defer close(c.done)
-		for batch := range s.Queue().Batches() {
-			for _, r := range batch.Records {
-				c.add(r.Bytes(), clock)
-			}
-			s.Queue().Release(batch)
-		}
+		_ = ring.Each(ctx, func(raw []byte) { c.add(raw, clock) })
 	}()
 	t.Cleanup(func() {
 		cancel()
 		<-c.done
 		if err := s.Close(); err != nil {
 			t.Errorf("close sensor: %v", err)
+		}
+		if err := ring.Close(); err != nil {
+			t.Errorf("close ring: %v", err)
 		}
 	})
 	return c
@@ -108,7 +111,7 @@ func (c *collector) waitFor(what string, cond func([]Record) bool) []Record {
 
 func (c *collector) lost() uint64 {
 	c.t.Helper()
-	n, err := c.s.Queue().Lost()
+	n, err := c.s.Lost()
 	if err != nil {
 		c.t.Fatal(err)
 	}

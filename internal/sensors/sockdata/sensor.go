@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/vigil-dev/vigil/internal/bpfrt"
+	"github.com/vigil-dev/vigil/internal/selfmetrics"
 )
 
 // Source is the sensor's name in metrics (`source` label).
@@ -19,11 +20,8 @@ const Source = "sockdata"
 type Options struct {
 	// ExcludeSelf drops the calling process's connections in the kernel.
 	ExcludeSelf bool
-	// RingBytes is the ring buffer size (power of two, at least a page).
-	// Default 16 MiB.
-	RingBytes uint32
-	// QueueLen is the number of records buffered in userspace. Default 8192.
-	QueueLen int
+	// Ring is where the sensor writes its records.
+	Ring *bpfrt.Ring
 	// MaxConns bounds the tracked connections (LRU). Default 65536.
 	MaxConns uint32
 	// SelectOnly tracks only connections of processes and ports marked
@@ -54,12 +52,6 @@ type Sensor struct {
 
 // New loads and attaches the sensor. The caller must Close it.
 func New(opts Options) (*Sensor, error) {
-	if opts.RingBytes == 0 {
-		opts.RingBytes = 16 << 20
-	}
-	if opts.QueueLen == 0 {
-		opts.QueueLen = 8192
-	}
 	if opts.MaxConns == 0 {
 		opts.MaxConns = 65536
 	}
@@ -71,13 +63,14 @@ func New(opts Options) (*Sensor, error) {
 		Name: Source,
 		Spec: spec,
 		Load: bpfrt.LoadOptions{
-			Constants: map[string]any{"filter_tgid": bpfrt.SelfFilter(opts.ExcludeSelf), "select_only": bpfrt.Bool(opts.SelectOnly)},
+			Constants: map[string]any{"select_only": bpfrt.Bool(opts.SelectOnly)},
 			MapSizes:  map[string]uint32{"conns": opts.MaxConns},
 		},
-		Hooks:     hooks(),
-		Syscalls:  opts.Syscalls,
-		RingBytes: opts.RingBytes,
-		QueueLen:  opts.QueueLen,
+		Hooks:       hooks(),
+		Ring:        opts.Ring,
+		Records:     []bpfrt.RecordType{bpfrt.RecordConnOpen, bpfrt.RecordData, bpfrt.RecordConnClose},
+		ExcludeSelf: opts.ExcludeSelf,
+		Syscalls:    opts.Syscalls,
 	})
 	if err != nil {
 		return nil, err
@@ -125,4 +118,19 @@ func (s *Sensor) Classified() (http1, other uint64, err error) {
 	}
 	other, err = bpfrt.SumPerCPU(m, 2)
 	return http1, other, err
+}
+
+var classifiedFamily = selfmetrics.NewCounter("vigil_http_connections_total",
+	"TCP connections classified by their first bytes: http1 is captured, other (TLS, databases, malformed) is not.", "protocol")
+
+// Register adds the sensor's metrics: its lost records, and how the
+// kernel classified connections.
+func (s *Sensor) Register(m *selfmetrics.Set) {
+	s.Sensor.Register(m)
+	for i, protocol := range []string{"http1", "other"} {
+		m.AddReader(classifiedFamily, func() (uint64, error) {
+			h1, other, err := s.Classified()
+			return [2]uint64{h1, other}[i], err
+		}, protocol)
+	}
 }

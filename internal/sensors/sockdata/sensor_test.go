@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-dev/vigil/internal/bpfrt"
 	"github.com/vigil-dev/vigil/internal/bpftest"
 )
 
@@ -37,40 +38,44 @@ func startSensor(t *testing.T) *collector {
 	t.Helper()
 	bpftest.Require(t)
 	leaks := bpftest.NewLeakCheck(t)
-	s, err := New(Options{})
+	ring, err := bpfrt.NewRing(Source, 16<<20, 8192)
 	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Ring: ring})
+	if err != nil {
+		ring.Close()
 		t.Fatalf("load sockdata sensor: %v", err)
 	}
 	leaks.Record()
 	c := &collector{t: t, s: s}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { _ = s.Queue().Run(ctx) }()
 	go func() {
 		defer close(done)
-		for batch := range s.Queue().Batches() {
-			for _, r := range batch.Records {
-				var rec Record
-				err := Decode(r.Bytes(), &rec)
-				if err == nil {
-					rec.Data = bytes.Clone(rec.Data)
-				}
-				c.mu.Lock()
-				if err != nil {
-					c.bad++
-				} else {
-					c.recs = append(c.recs, collected{rec})
-				}
-				c.mu.Unlock()
+		_ = ring.Each(ctx, func(raw []byte) {
+			var rec Record
+			err := Decode(raw, &rec)
+			if err == nil {
+				rec.Data = bytes.Clone(rec.Data)
 			}
-			s.Queue().Release(batch)
-		}
+			c.mu.Lock()
+			if err != nil {
+				c.bad++
+			} else {
+				c.recs = append(c.recs, collected{rec})
+			}
+			c.mu.Unlock()
+		})
 	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done
 		if err := s.Close(); err != nil {
 			t.Errorf("close: %v", err)
+		}
+		if err := ring.Close(); err != nil {
+			t.Errorf("close ring: %v", err)
 		}
 	})
 	return c
@@ -82,7 +87,7 @@ func (c *collector) conn(match func(Record) bool) (open Record, data []Record, c
 	defer c.mu.Unlock()
 	var id uint64
 	for _, r := range c.recs {
-		if r.Type == ConnOpen && match(r.Record) {
+		if r.Type == bpfrt.RecordConnOpen && match(r.Record) {
 			open, id = r.Record, r.ConnID
 		}
 	}
@@ -91,9 +96,9 @@ func (c *collector) conn(match func(Record) bool) (open Record, data []Record, c
 			continue
 		}
 		switch r.Type {
-		case Data:
+		case bpfrt.RecordData:
 			data = append(data, r.Record)
-		case ConnClose:
+		case bpfrt.RecordConnClose:
 			rr := r.Record
 			closed = &rr
 		}
@@ -297,7 +302,7 @@ func TestNonHTTPConnectionIsIgnored(t *testing.T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, r := range c.recs {
-		if r.Type == ConnOpen && (r.Local.Port == echoPort || r.Peer.Port == echoPort) {
+		if r.Type == bpfrt.RecordConnOpen && (r.Local.Port == echoPort || r.Peer.Port == echoPort) {
 			t.Errorf("non-HTTP connection was reported: %+v", r.Record)
 		}
 	}
@@ -415,13 +420,13 @@ func TestFdReusedBeforeCloseIsSeen(t *testing.T) {
 		c.mu.Lock()
 		for i, r := range c.recs {
 			switch {
-			case r.Type == ConnOpen && onFD(fd)(r.Record):
+			case r.Type == bpfrt.RecordConnOpen && onFD(fd)(r.Record):
 				cn := &conn{id: r.ConnID, openAt: i, closeAt: -1}
 				conns = append(conns, cn)
 				byID[r.ConnID] = cn
-			case r.Type == Data && byID[r.ConnID] != nil && r.Direction == Egress:
+			case r.Type == bpfrt.RecordData && byID[r.ConnID] != nil && r.Direction == Egress:
 				byID[r.ConnID].egress = append(byID[r.ConnID].egress, r.Data...)
-			case r.Type == ConnClose && byID[r.ConnID] != nil:
+			case r.Type == bpfrt.RecordConnClose && byID[r.ConnID] != nil:
 				cn := byID[r.ConnID]
 				cn.closeAt, cn.total = i, r.Total
 				cn.closedRecords++
@@ -566,10 +571,10 @@ func TestFdThatLostItsSocketCapturesNothing(t *testing.T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, r := range c.recs {
-		if r.Type == Data && (bytes.Contains(r.Data, []byte("from-a-file")) || (r.ConnID == open.ConnID && r.Direction == Egress && bytes.HasPrefix(r.Data, []byte("HTTP/1.1 200")))) {
+		if r.Type == bpfrt.RecordData && (bytes.Contains(r.Data, []byte("from-a-file")) || (r.ConnID == open.ConnID && r.Direction == Egress && bytes.HasPrefix(r.Data, []byte("HTTP/1.1 200")))) {
 			t.Errorf("the file's bytes were captured as connection %d's data: %q", r.ConnID, r.Data)
 		}
-		if r.Type == ConnOpen && r.PID == uint32(os.Getpid()) && r.FD == uint32(fd) && r.ConnID != open.ConnID {
+		if r.Type == bpfrt.RecordConnOpen && r.PID == uint32(os.Getpid()) && r.FD == uint32(fd) && r.ConnID != open.ConnID {
 			t.Errorf("a connection %d was opened on the file's fd", r.ConnID)
 		}
 	}

@@ -24,9 +24,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * program here ends by running the secure program of its syscall. */
 SYSCALL_STAGE_MAP(sys_exit_secure);
 
-/* The vigil process itself is never traced (0: trace everything). */
-volatile const __u32 filter_tgid = 0;
-
 /*
  * Selection, decided once per connection at accept/connect. Userspace
  * resolves executable, pid, cgroup and container selectors to process ids
@@ -90,12 +87,6 @@ enum data_flags {
 struct conn_key {
 	__u32 tgid;
 	__u32 fd;
-};
-
-struct endpoint {
-	__u8 addr[16]; /* IPv4 in the first 4 bytes when family is AF_INET */
-	__u16 port;    /* host byte order */
-	__u16 _pad0;
 };
 
 struct conn {
@@ -222,11 +213,6 @@ const enum data_flags *_unused_flags __attribute__((unused));
 const struct conn_key *_unused_key __attribute__((unused));
 const struct conn *_unused_conn __attribute__((unused));
 const enum sel_bits *_unused_sel __attribute__((unused));
-
-static __always_inline bool skip_self(__u64 pid_tgid)
-{
-	return filter_tgid && (pid_tgid >> 32) == filter_tgid;
-}
 
 /* tcp_sock_in returns the TCP socket that open file f is, or NULL. */
 static __always_inline struct sock *tcp_sock_in(struct file *f)

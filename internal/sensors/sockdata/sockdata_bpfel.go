@@ -119,42 +119,45 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	sockdataMapClassified      = "classified"
-	sockdataMapConns           = "conns"
-	sockdataMapEvents          = "events"
-	sockdataMapLost            = "lost"
-	sockdataMapScratch         = "scratch"
-	sockdataMapSelPorts        = "sel_ports"
-	sockdataMapSelProcs        = "sel_procs"
-	sockdataMapSysExitSecure   = "sys_exit_secure"
-	sockdataProgExitAccept     = "exit_accept"
-	sockdataProgExitAccept4    = "exit_accept4"
-	sockdataProgExitClose      = "exit_close"
-	sockdataProgExitConnect    = "exit_connect"
-	sockdataProgExitDup2       = "exit_dup2"
-	sockdataProgExitDup3       = "exit_dup3"
-	sockdataProgExitRead       = "exit_read"
-	sockdataProgExitReadv      = "exit_readv"
-	sockdataProgExitRecvfrom   = "exit_recvfrom"
-	sockdataProgExitRecvmsg    = "exit_recvmsg"
-	sockdataProgExitSendfile64 = "exit_sendfile64"
-	sockdataProgExitSendmsg    = "exit_sendmsg"
-	sockdataProgExitSendto     = "exit_sendto"
-	sockdataProgExitWrite      = "exit_write"
-	sockdataProgExitWritev     = "exit_writev"
-	sockdataVarUnusedClose     = "_unused_close"
-	sockdataVarUnusedConn      = "_unused_conn"
-	sockdataVarUnusedData      = "_unused_data"
-	sockdataVarUnusedDir       = "_unused_dir"
-	sockdataVarUnusedFlags     = "_unused_flags"
-	sockdataVarUnusedKey       = "_unused_key"
-	sockdataVarUnusedOpen      = "_unused_open"
-	sockdataVarUnusedSel       = "_unused_sel"
-	sockdataVarUnusedSide      = "_unused_side"
-	sockdataVarFilterTgid      = "filter_tgid"
-	sockdataVarNextConnId      = "next_conn_id"
-	sockdataVarSelectOnly      = "select_only"
-	sockdataVarWakeupBytes     = "wakeup_bytes"
+	sockdataMapClassified         = "classified"
+	sockdataMapConns              = "conns"
+	sockdataMapEvents             = "events"
+	sockdataMapLost               = "lost"
+	sockdataMapScratch            = "scratch"
+	sockdataMapSelPorts           = "sel_ports"
+	sockdataMapSelProcs           = "sel_procs"
+	sockdataMapSysExitSecure      = "sys_exit_secure"
+	sockdataProgExitAccept        = "exit_accept"
+	sockdataProgExitAccept4       = "exit_accept4"
+	sockdataProgExitClose         = "exit_close"
+	sockdataProgExitConnect       = "exit_connect"
+	sockdataProgExitDup2          = "exit_dup2"
+	sockdataProgExitDup3          = "exit_dup3"
+	sockdataProgExitRead          = "exit_read"
+	sockdataProgExitReadv         = "exit_readv"
+	sockdataProgExitRecvfrom      = "exit_recvfrom"
+	sockdataProgExitRecvmsg       = "exit_recvmsg"
+	sockdataProgExitSendfile64    = "exit_sendfile64"
+	sockdataProgExitSendmsg       = "exit_sendmsg"
+	sockdataProgExitSendto        = "exit_sendto"
+	sockdataProgExitWrite         = "exit_write"
+	sockdataProgExitWritev        = "exit_writev"
+	sockdataVarUnusedClose        = "_unused_close"
+	sockdataVarUnusedConn         = "_unused_conn"
+	sockdataVarUnusedData         = "_unused_data"
+	sockdataVarUnusedDir          = "_unused_dir"
+	sockdataVarUnusedEndpoint     = "_unused_endpoint"
+	sockdataVarUnusedFlags        = "_unused_flags"
+	sockdataVarUnusedKey          = "_unused_key"
+	sockdataVarUnusedOpen         = "_unused_open"
+	sockdataVarUnusedRecordHeader = "_unused_record_header"
+	sockdataVarUnusedRecordType   = "_unused_record_type"
+	sockdataVarUnusedSel          = "_unused_sel"
+	sockdataVarUnusedSide         = "_unused_side"
+	sockdataVarFilterTgid         = "filter_tgid"
+	sockdataVarNextConnId         = "next_conn_id"
+	sockdataVarSelectOnly         = "select_only"
+	sockdataVarWakeupBytes        = "wakeup_bytes"
 )
 
 // loadSockdata returns the embedded CollectionSpec for sockdata.
@@ -234,19 +237,22 @@ type sockdataMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockdataVariableSpecs struct {
-	UnusedClose *ebpf.VariableSpec `ebpf:"_unused_close"`
-	UnusedConn  *ebpf.VariableSpec `ebpf:"_unused_conn"`
-	UnusedData  *ebpf.VariableSpec `ebpf:"_unused_data"`
-	UnusedDir   *ebpf.VariableSpec `ebpf:"_unused_dir"`
-	UnusedFlags *ebpf.VariableSpec `ebpf:"_unused_flags"`
-	UnusedKey   *ebpf.VariableSpec `ebpf:"_unused_key"`
-	UnusedOpen  *ebpf.VariableSpec `ebpf:"_unused_open"`
-	UnusedSel   *ebpf.VariableSpec `ebpf:"_unused_sel"`
-	UnusedSide  *ebpf.VariableSpec `ebpf:"_unused_side"`
-	FilterTgid  *ebpf.VariableSpec `ebpf:"filter_tgid"`
-	NextConnId  *ebpf.VariableSpec `ebpf:"next_conn_id"`
-	SelectOnly  *ebpf.VariableSpec `ebpf:"select_only"`
-	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	UnusedClose        *ebpf.VariableSpec `ebpf:"_unused_close"`
+	UnusedConn         *ebpf.VariableSpec `ebpf:"_unused_conn"`
+	UnusedData         *ebpf.VariableSpec `ebpf:"_unused_data"`
+	UnusedDir          *ebpf.VariableSpec `ebpf:"_unused_dir"`
+	UnusedEndpoint     *ebpf.VariableSpec `ebpf:"_unused_endpoint"`
+	UnusedFlags        *ebpf.VariableSpec `ebpf:"_unused_flags"`
+	UnusedKey          *ebpf.VariableSpec `ebpf:"_unused_key"`
+	UnusedOpen         *ebpf.VariableSpec `ebpf:"_unused_open"`
+	UnusedRecordHeader *ebpf.VariableSpec `ebpf:"_unused_record_header"`
+	UnusedRecordType   *ebpf.VariableSpec `ebpf:"_unused_record_type"`
+	UnusedSel          *ebpf.VariableSpec `ebpf:"_unused_sel"`
+	UnusedSide         *ebpf.VariableSpec `ebpf:"_unused_side"`
+	FilterTgid         *ebpf.VariableSpec `ebpf:"filter_tgid"`
+	NextConnId         *ebpf.VariableSpec `ebpf:"next_conn_id"`
+	SelectOnly         *ebpf.VariableSpec `ebpf:"select_only"`
+	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // sockdataObjects contains all objects after they have been loaded into the kernel.
@@ -296,19 +302,22 @@ func (m *sockdataMaps) Close() error {
 //
 // It can be passed to loadSockdataObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockdataVariables struct {
-	UnusedClose *ebpf.Variable `ebpf:"_unused_close"`
-	UnusedConn  *ebpf.Variable `ebpf:"_unused_conn"`
-	UnusedData  *ebpf.Variable `ebpf:"_unused_data"`
-	UnusedDir   *ebpf.Variable `ebpf:"_unused_dir"`
-	UnusedFlags *ebpf.Variable `ebpf:"_unused_flags"`
-	UnusedKey   *ebpf.Variable `ebpf:"_unused_key"`
-	UnusedOpen  *ebpf.Variable `ebpf:"_unused_open"`
-	UnusedSel   *ebpf.Variable `ebpf:"_unused_sel"`
-	UnusedSide  *ebpf.Variable `ebpf:"_unused_side"`
-	FilterTgid  *ebpf.Variable `ebpf:"filter_tgid"`
-	NextConnId  *ebpf.Variable `ebpf:"next_conn_id"`
-	SelectOnly  *ebpf.Variable `ebpf:"select_only"`
-	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
+	UnusedClose        *ebpf.Variable `ebpf:"_unused_close"`
+	UnusedConn         *ebpf.Variable `ebpf:"_unused_conn"`
+	UnusedData         *ebpf.Variable `ebpf:"_unused_data"`
+	UnusedDir          *ebpf.Variable `ebpf:"_unused_dir"`
+	UnusedEndpoint     *ebpf.Variable `ebpf:"_unused_endpoint"`
+	UnusedFlags        *ebpf.Variable `ebpf:"_unused_flags"`
+	UnusedKey          *ebpf.Variable `ebpf:"_unused_key"`
+	UnusedOpen         *ebpf.Variable `ebpf:"_unused_open"`
+	UnusedRecordHeader *ebpf.Variable `ebpf:"_unused_record_header"`
+	UnusedRecordType   *ebpf.Variable `ebpf:"_unused_record_type"`
+	UnusedSel          *ebpf.Variable `ebpf:"_unused_sel"`
+	UnusedSide         *ebpf.Variable `ebpf:"_unused_side"`
+	FilterTgid         *ebpf.Variable `ebpf:"filter_tgid"`
+	NextConnId         *ebpf.Variable `ebpf:"next_conn_id"`
+	SelectOnly         *ebpf.Variable `ebpf:"select_only"`
+	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // sockdataPrograms contains all programs after they have been loaded into the kernel.

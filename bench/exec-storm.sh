@@ -532,7 +532,7 @@ summary() {
 		}}) | from_entries' "$1"
 }
 
-# print_tables writes the Markdown tables (the same ones docs/performance.md
+# print_tables writes the Markdown tables (the same ones bench/NOTES.md
 # shows) from the results JSON on stdin.
 print_tables() {
 	jq -r '

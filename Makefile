@@ -18,7 +18,8 @@ vet:
 test:
 	$(GO) test -count=1 -p 1 -timeout 20m ./...
 
-# Benchmarks need root; results and how to read them: docs/performance.md.
+# Benchmarks need root; goals and how to read them: docs/performance.md;
+# every run: bench/NOTES.md.
 bench:
 	./bench/exec-storm.sh
 	$(GO) run ./bench/httpload

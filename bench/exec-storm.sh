@@ -20,7 +20,7 @@
 # A and B alternate (AB AB AB in rounds 1, 3, ..., BA BA BA in rounds 2,
 # 4, ...) so slow drift of the machine (thermal, page cache, neighbours)
 # cancels out.
-# The DESIGN rule is that benchmarks report ratios measured in one run, not
+# The project's rule is that benchmarks report ratios measured in one run, not
 # absolute times: the storm's rate with vigil over the rate without is the
 # number to compare across machines.
 #
@@ -532,7 +532,7 @@ summary() {
 		}}) | from_entries' "$1"
 }
 
-# print_tables writes the Markdown tables (the same ones docs/performance.md
+# print_tables writes the Markdown tables (the same ones bench/NOTES.md
 # shows) from the results JSON on stdin.
 print_tables() {
 	jq -r '

@@ -111,7 +111,7 @@ static __always_inline bool skip_self(__u64 pid_tgid)
  * wakeup_bytes is a power of two set before load: 256 KiB, or an eighth of
  * a smaller ring, so that the reader is woken long before the ring is full
  * (bpfrt.WakeupBytes). Under wrk, 256 KiB against 64 KiB cut vigil's CPU
- * per request by a fifth (docs/performance.md).
+ * per request by a fifth (bench/NOTES.md, "a wake-up per 256 KiB").
  */
 volatile const __u32 wakeup_bytes = 64 << 10;
 #define RINGBUF_HDR 8 /* the kernel's per-record header */

@@ -193,7 +193,7 @@ func (s *shutdown) step(limit time.Duration) (context.Context, context.CancelFun
 // goroutine by design (events stay in order), so more Ps than one mostly
 // spin and hand goroutines across threads: in an exec storm here, one P
 // halved vigil's context switches and cut its CPU by 30 %, with the same
-// HTTP throughput and no loss under wrk (docs/performance.md). A node
+// HTTP throughput and no loss under wrk (bench/NOTES.md, "one P"). A node
 // whose event rate needs the garbage collector on another core sets
 // GOMAXPROCS.
 func oneProc(log *slog.Logger) {

@@ -18,7 +18,8 @@ import (
 // WakeupBytes), so the reader also looks on its own.
 // Each look is a wake-up of a thread blocked in epoll_wait, and the Go
 // runtime's hand-off of its P around it: at 10 ms those wake-ups were two
-// thirds of vigil's CPU in an exec storm on this VM (docs/performance.md).
+// thirds of vigil's CPU in an exec storm on this VM (bench/NOTES.md,
+// "ring polls every 50 ms").
 // Enforcement happens in the kernel, so 50 ms only delays what userspace
 // reports.
 const PollInterval = 50 * time.Millisecond

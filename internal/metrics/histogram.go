@@ -2,7 +2,7 @@ package metrics
 
 // DurationBuckets returns the bucket upper bounds, in seconds, of the
 // request duration histograms: the OpenTelemetry HTTP default, as the
-// metrics contract (DESIGN.md) requires. Each call returns a new slice.
+// metrics contract (docs/metrics.md) requires. Each call returns a new slice.
 func DurationBuckets() []float64 {
 	return []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
 }

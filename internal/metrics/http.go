@@ -1,7 +1,7 @@
 // Package metrics aggregates events into Prometheus metrics. HTTP holds the
 // RED (rate, errors, duration) histograms of HTTP servers and clients,
-// named and labelled as Grafana Beyla exports them (the metrics contract in
-// DESIGN.md; docs/metrics.md for users).
+// named and labelled as Grafana Beyla exports them (the metrics contract:
+// docs/metrics.md).
 package metrics
 
 import (

@@ -55,6 +55,9 @@ func WakeupBytes(ringBytes uint32) uint32 { return min(256<<10, ringBytes/8) }
 // StartSensor loads, attaches and starts reading a sensor. On error nothing
 // stays in the kernel.
 func StartSensor(s SensorSpec) (*Sensor, error) {
+	if err := CheckSyscalls(s.Hooks); err != nil {
+		return nil, fmt.Errorf("%s sensor: %w", s.Name, err)
+	}
 	if s.Ring != nil {
 		info, err := s.Ring.Info()
 		if err != nil {

@@ -44,6 +44,7 @@ type sample struct {
 	Target      string  `json:"target"`
 	Round       int     `json:"round"`
 	WithVigil   bool    `json:"with_vigil"`
+	Baseline    bool    `json:"baseline,omitempty"`  // B0: the -baseline binary
 	Stats       bool    `json:"bpf_stats,omitempty"` // S: for BPF time only
 	Requests    float64 `json:"requests"`            // wrk's count
 	RPS         float64 `json:"rps"`
@@ -61,6 +62,7 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "wrk duration per run")
 	conns := flag.Int("connections", 32, "wrk connections")
 	out := flag.String("out", "", "write raw samples as JSON here")
+	baseline := flag.String("baseline", "", "also run this vigil binary (an earlier build) in every round, to compare")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -83,22 +85,35 @@ func main() {
 	defer benchkit.WriteStatsSysctl(prevStats)
 
 	var samples []sample
+	// The variants of a round, rotated from round to round; the stats run
+	// (this build, with bpf_stats) comes last.
+	type variant struct {
+		bin      string // "" without vigil
+		baseline bool
+	}
+	variants := []variant{{}, {bin: vigil}}
+	if *baseline != "" {
+		variants = append(variants, variant{bin: *baseline, baseline: true})
+	}
 	for _, t := range targets {
 		for r := range *rounds {
-			order := []bool{false, true}
-			if r%2 == 1 {
-				order = []bool{true, false}
-			}
-			for i, with := range append(order, true) {
-				stats := i == 2
-				s := measure(ctx, vigil, work, t, with, stats, *duration, *conns)
-				s.Round = r
+			for i := range len(variants) + 1 {
+				v, stats := variants[(i+r)%len(variants)], false
+				if i == len(variants) {
+					v, stats = variant{bin: vigil}, true
+				}
+				s := measure(ctx, v.bin, work, t, v.bin != "", stats, *duration, *conns)
+				s.Round, s.Baseline = r, v.baseline
 				samples = append(samples, s)
-				log.Printf("%-8s round %d vigil=%-5v stats=%-5v rps %9.0f p99 %6.2fms %s", t.name, r, with, stats, s.RPS, s.P99Ms, extra(s))
+				log.Printf("%-8s round %d vigil=%-5v baseline=%-5v stats=%-5v rps %9.0f p99 %6.2fms %s", t.name, r, s.WithVigil, s.Baseline, stats, s.RPS, s.P99Ms, extra(s))
 			}
 		}
 	}
-	report(samples, targets)
+	report(samples, targets, false)
+	if *baseline != "" {
+		fmt.Printf("\nB0, the baseline binary %s:\n", *baseline)
+		report(samples, targets, true)
+	}
 	if *out != "" {
 		b, _ := json.MarshalIndent(samples, "", "  ")
 		benchkit.Check(os.WriteFile(*out, b, 0o644))
@@ -173,7 +188,10 @@ func measure(ctx context.Context, vigil, work string, t target, with, stats bool
 	return s
 }
 
-func report(samples []sample, targets []target) {
+// report prints a row per target: this build's samples against A, or with
+// baseline the -baseline binary's (whose BPF column stays empty: only this
+// build gets a stats run).
+func report(samples []sample, targets []target, baseline bool) {
 	fmt.Println()
 	fmt.Println("| target | rounds | rps without | rps with | ratio (median) | p99 ratio (median) | BPF ns/request | vigil CPU ms/1k req | RSS MiB | counted/served | lost | dropped |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -188,8 +206,10 @@ func report(samples []sample, targets []target) {
 				if s.Target == t.name && s.Round == r {
 					switch {
 					case s.Stats:
-						ss = s
-					case s.WithVigil:
+						if !baseline {
+							ss = s
+						}
+					case s.WithVigil && s.Baseline == baseline:
 						sb = s
 					default:
 						sa = s

@@ -28,7 +28,8 @@
 #include "vigil.h"
 
 /* Syscall numbers are below this on every architecture vigil runs on
- * (x86_64: ~470); x32 calls, with bit 30 set, fall outside and miss. */
+ * (x86_64 and arm64: ~470); x32 calls, with bit 30 set, fall outside and
+ * miss, as does -1 (no syscall, as a tracer or seccomp can set it). */
 #define SYSCALL_SLOTS 1024
 
 #define SYSCALL_STAGE_MAP(name)                          \
@@ -43,12 +44,20 @@
 #define EXIT_RET(ctx) ((long)((struct bpf_raw_tracepoint_args *)(ctx))->args[1])
 
 /* syscall_nr is the number of the syscall the current task is in, from the
- * registers saved at its entry (orig_ax survives the return value in ax). */
+ * registers saved at its entry: on x86_64 orig_ax, which survives the
+ * return value in ax; on arm64 syscallno, the number the kernel took from
+ * w8 at entry and dispatched on (its syscall_get_nr). */
 static __always_inline __u32 syscall_nr(void)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
+#if defined(__TARGET_ARCH_x86)
 	return regs->orig_ax;
+#elif defined(__TARGET_ARCH_arm64)
+	return regs->syscallno;
+#else
+#error "syscall_nr: no syscall number register for this architecture"
+#endif
 }
 
 #endif /* VIGIL_LIB_SYSCALL_H */

@@ -148,10 +148,25 @@ static __always_inline void count_lost(void *map)
 }
 
 /*
+ * The sixth syscall argument, which libbpf 1.1's bpf_tracing.h has no macro
+ * for (later libbpf defines PT_REGS_PARM6_CORE_SYSCALL the same way).
+ */
+#ifndef PT_REGS_PARM6_CORE_SYSCALL
+#if defined(__TARGET_ARCH_x86)
+#define PT_REGS_PARM6_CORE_SYSCALL(x) BPF_CORE_READ(x, r9)
+#elif defined(__TARGET_ARCH_arm64)
+#define PT_REGS_PARM6_CORE_SYSCALL(x) BPF_CORE_READ((const struct user_pt_regs *)(x), regs[5])
+#endif
+#endif
+
+/*
  * syscall_arg returns argument i of the current syscall from the user
  * registers saved at its entry. At sys_exit these still hold the
- * arguments (x86_64: rdi, rsi, rdx, r10, r8, r9; only rax has changed,
- * to the return value), so a sensor can see a call's arguments and its
+ * arguments, except the one that now holds the return value, which
+ * bpf_tracing.h's PT_REGS_PARM*_CORE_SYSCALL read around: x86_64 passes
+ * rdi, rsi, rdx, r10, r8, r9 and returns in rax; arm64 passes x0-x5 and
+ * returns in x0, so the first argument comes from orig_x0, the copy of x0
+ * the kernel saves at entry. So a sensor can see a call's arguments and its
  * result with one hook: half the hooks, and one tracepoint to detach
  * instead of two (the kernel detaches syscall tracepoints one at a time,
  * each after an RCU tasks-trace grace period).
@@ -161,12 +176,12 @@ static __always_inline unsigned long syscall_arg(int i)
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
 	switch (i) {
-	case 0: return BPF_CORE_READ(regs, di);
-	case 1: return BPF_CORE_READ(regs, si);
-	case 2: return BPF_CORE_READ(regs, dx);
-	case 3: return BPF_CORE_READ(regs, r10);
-	case 4: return BPF_CORE_READ(regs, r8);
-	case 5: return BPF_CORE_READ(regs, r9);
+	case 0: return PT_REGS_PARM1_CORE_SYSCALL(regs);
+	case 1: return PT_REGS_PARM2_CORE_SYSCALL(regs);
+	case 2: return PT_REGS_PARM3_CORE_SYSCALL(regs);
+	case 3: return PT_REGS_PARM4_CORE_SYSCALL(regs);
+	case 4: return PT_REGS_PARM5_CORE_SYSCALL(regs);
+	case 5: return PT_REGS_PARM6_CORE_SYSCALL(regs);
 	}
 	return 0;
 }

@@ -69,6 +69,9 @@ func StartSensor(s SensorSpec) (*Sensor, error) {
 	if s.Ring == nil {
 		return nil, fmt.Errorf("%s sensor: no ring buffer to write into", s.Name)
 	}
+	if err := CheckSyscalls(s.Hooks); err != nil {
+		return nil, fmt.Errorf("%s sensor: %w", s.Name, err)
+	}
 	for _, h := range s.Hooks {
 		if h.Kind == Tracepoint {
 			// Before any tracepoint is attached in this process: the

@@ -3,6 +3,8 @@ package bpfrt
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -140,6 +142,23 @@ func SyscallExits(stage Stage, optional bool, names ...string) []Hook {
 
 // ErrNoSyscall says the architecture has no syscall of that name.
 var ErrNoSyscall = errors.New("no such syscall on this architecture")
+
+// CheckSyscalls returns an error naming every syscall that a required
+// (not Optional) SyscallExit hook of table needs and this architecture
+// lacks (errors.Is ErrNoSyscall), or nil. StartSensor checks each table
+// before it loads anything; the sensors' tests check all of theirs.
+func CheckSyscalls(table []Hook) error {
+	var missing []string
+	for _, h := range table {
+		if _, ok := syscallNumbers[h.Name]; h.Kind == SyscallExit && !h.Optional && !ok {
+			missing = append(missing, h.Name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("syscall %s (%s): %w", strings.Join(missing, ", "), runtime.GOARCH, ErrNoSyscall)
+	}
+	return nil
+}
 
 // clearLocked empties a slot, and detaches the dispatcher with the last.
 func (s *Syscalls) clearLocked(sl slot) error {

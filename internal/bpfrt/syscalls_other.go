@@ -1,7 +1,11 @@
-//go:build !amd64
+//go:build !amd64 && !arm64
 
 package bpfrt
 
-// syscallNumbers is empty off x86_64: the BPF programs read x86_64 saved
-// registers (bpf/lib/vigil.h), so syscall hooks are not offered here.
-var syscallNumbers = map[string]uint32{}
+// vigil builds its BPF objects for amd64 and arm64 only (bpf2go -target
+// amd64,arm64 in every gen.go): the programs read those architectures'
+// saved syscall registers, and syscallNumbers are their tables. Elsewhere
+// (386 included, whose unix.SYS_* are the i386 table's, not the 64-bit
+// kernel's) the package does not build, on purpose, with this error
+// rather than a sensor's "undefined: load...":
+var _ = vigil_builds_only_for_amd64_and_arm64

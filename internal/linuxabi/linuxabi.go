@@ -1,5 +1,6 @@
-// Package linuxabi holds the names and numbers of the Linux ABI (x86_64)
-// that events print and rules name: open and mount flags, address families,
+// Package linuxabi holds the names and numbers of the Linux ABI (of the
+// architecture vigil is built for, where they differ) that events print
+// and rules name: open and mount flags, address families,
 // socket types, ptrace requests, bpf commands, capabilities. Rules and
 // decoders share these tables so that a name means one number everywhere.
 package linuxabi
@@ -80,15 +81,15 @@ var OpenFlags = Table{
 	{"O_NONBLOCK", 04000},
 	{"O_DSYNC", 010000},
 	{"O_ASYNC", 020000},
-	{"O_DIRECT", 040000},
-	{"O_LARGEFILE", 0100000},
-	{"O_DIRECTORY", 0200000},
-	{"O_NOFOLLOW", 0400000},
+	{"O_DIRECT", oDirect},
+	{"O_LARGEFILE", oLargefile},
+	{"O_DIRECTORY", oDirectory},
+	{"O_NOFOLLOW", oNofollow},
 	{"O_NOATIME", 01000000},
 	{"O_CLOEXEC", 02000000},
 	{"O_SYNC", 04010000},
 	{"O_PATH", 010000000},
-	{"O_TMPFILE", 020200000},
+	{"O_TMPFILE", 020000000 | oDirectory}, // __O_TMPFILE | O_DIRECTORY
 }
 
 // Access names the access mode of open flags: read, write or read_write.

@@ -23,9 +23,9 @@ import (
 // of the same thread, else to the earliest serving span of the process that
 // contains it, which may be the wrong one.
 type Stitcher struct {
-	window time.Duration
-	max    int
-	emit   func(*event.Event)
+	window  time.Duration
+	max     int
+	emit    func(*event.Event)
 	pending []*pendingSpan // in arrival order
 	// Indexes of pending spans, so that linking costs a few comparisons,
 	// not one per held span: by connection (client end first) and by
@@ -69,8 +69,8 @@ type pendingSpan struct {
 	ev         event.Event
 	http       event.HTTP
 	caller     event.Caller // the client end, for a server span joined to one
-	start, end int64  // wall clock ns
-	conn       uint64 // connHash
+	start, end int64        // wall clock ns
+	conn       uint64       // connHash
 	arrived    time.Time
 	parent     *pendingSpan
 	explicit   bool // the request carried a traceparent: keep its parent

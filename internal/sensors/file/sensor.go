@@ -16,8 +16,9 @@ import (
 const Source = "file"
 
 // exits hooks the exit of each syscall with its exit_<name> program, in
-// the secure stage. Legacy syscalls (open, unlink, ...) are optional, as
-// not every architecture has them.
+// the secure stage. Legacy syscalls (open, creat, unlink, rmdir, rename,
+// link, symlink, chmod, chown, lchown) are optional: arm64 has none of
+// them, and its programs call the *at forms, which are required.
 func exits(optional bool, names ...string) []bpfrt.Hook {
 	return bpfrt.SyscallExits(bpfrt.StageSecure, optional, names...)
 }

@@ -39,7 +39,8 @@ func hooks(k event.Kind) []bpfrt.Hook {
 	case event.KindSocket:
 		return exits("socket")
 	case event.KindDup:
-		// dup2 is a legacy syscall some architectures lack.
+		// dup2 is a legacy syscall arm64 lacks; programs there call
+		// dup3 (glibc's dup2 does), which is required.
 		return slices.Concat(bpfrt.SyscallExits(bpfrt.StageSecure, true, "dup2"), exits("dup3", "dup"))
 	}
 	return nil

@@ -6,6 +6,7 @@ package sockdata
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/cilium/ebpf"
 
@@ -38,11 +39,17 @@ type Options struct {
 var exitSyscalls = []string{
 	"read", "recvfrom", "readv", "recvmsg",
 	"write", "sendto", "writev", "sendmsg", "sendfile64",
-	"accept", "accept4", "connect", "close", "dup2", "dup3",
+	"accept", "accept4", "connect", "close", "dup3",
 }
 
+// legacySyscalls are hooked where the architecture has them: arm64 has no
+// dup2, and its programs (glibc's dup2 included) call dup3, which is
+// hooked, so a dup'ed-over connection still ends there.
+var legacySyscalls = []string{"dup2"}
+
 func hooks() []bpfrt.Hook {
-	return bpfrt.SyscallExits(bpfrt.StageObserve, false, exitSyscalls...)
+	return slices.Concat(bpfrt.SyscallExits(bpfrt.StageObserve, false, exitSyscalls...),
+		bpfrt.SyscallExits(bpfrt.StageObserve, true, legacySyscalls...))
 }
 
 // Sensor is the loaded and attached socket data sensor.

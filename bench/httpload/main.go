@@ -209,10 +209,10 @@ func report(samples []sample, targets []target, baseline bool) {
 						if !baseline {
 							ss = s
 						}
-					case s.WithVigil && s.Baseline == baseline:
-						sb = s
-					default:
+					case !s.WithVigil:
 						sa = s
+					case s.Baseline == baseline:
+						sb = s
 					}
 				}
 			}

@@ -29,12 +29,7 @@ struct path_scratch {
 
 /* The per-CPU scratch a sensor walks paths in. */
 #define PATH_SCRATCH_MAP(name)                          \
-	struct {                                        \
-		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); \
-		__uint(max_entries, 1);                 \
-		__type(key, __u32);                     \
-		__type(value, struct path_scratch);     \
-	} name SEC(".maps")
+	PERCPU_SLOT(name, struct path_scratch)
 
 /*
  * resolve_path writes the absolute path of p into s->buf, ending at

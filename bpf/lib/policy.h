@@ -205,12 +205,7 @@ struct policy_scratch {
 	struct policy_name_key name;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct policy_scratch);
-} pol_scratch SEC(".maps");
+PERCPU_SLOT(pol_scratch, struct policy_scratch);
 
 /* Types only userspace reads; bpf2go emits the others from the maps. */
 const enum policy_kind *_unused_policy_kind __attribute__((unused));

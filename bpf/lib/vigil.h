@@ -88,16 +88,36 @@ static __always_inline bool skip_self(__u64 pid_tgid)
 }
 
 /*
- * Per-CPU counters of records the kernel could not deliver (ring buffer
- * full). Userspace sums them into vigil_events_lost_total{source=...}.
+ * A per-CPU slot of one value_type: scratch space too large for the
+ * 512-byte stack (a record being built), or a counter summed by userspace
+ * without atomics.
  */
-#define LOST_COUNTERS_MAP(name)                      \
+#define PERCPU_SLOT(name, value_type)                \
 	struct {                                     \
 		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY); \
 		__uint(max_entries, 1);              \
 		__type(key, __u32);                  \
-		__type(value, __u64);                \
+		__type(value, value_type);           \
 	} name SEC(".maps")
+
+/*
+ * Per-CPU counters of records the kernel could not deliver (ring buffer
+ * full). Userspace sums them into vigil_events_lost_total{source=...}.
+ */
+#define LOST_COUNTERS_MAP(name) PERCPU_SLOT(name, __u64)
+
+/*
+ * What every sensor writes to: "events", the ring, and "lost", its own
+ * loss counter. The ring declared here is never created: userspace
+ * replaces it at load with the ring it hands the sensor (bpfrt.Ring),
+ * whose size is set there, and which other sensors may share.
+ */
+#define SENSOR_OUTPUT_MAPS()                          \
+	struct {                                      \
+		__uint(type, BPF_MAP_TYPE_RINGBUF);   \
+		__uint(max_entries, 1 << 12);         \
+	} events SEC(".maps");                        \
+	LOST_COUNTERS_MAP(lost)
 
 /*
  * Waking the ring buffer's reader for every record costs more than the

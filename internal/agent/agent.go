@@ -236,19 +236,18 @@ func (a *Agent) start() error {
 		if err != nil {
 			return err
 		}
-		h.Sensor.ExcludeSelf = a.opts.ExcludeSelf
-		h.Sensor.Ring = ring
-		h.Sensor.Syscalls = a.syscalls
-		if h.Selector == nil {
-			h.Selector, _ = selector.New(selector.Rules{}, selector.Rules{}) // cannot fail
+		sel := h.Selector
+		if sel == nil {
+			sel, _ = selector.New(selector.Rules{}, selector.Rules{}) // cannot fail
 		}
-		h.Sensor.SelectOnly = h.Selector.SelectOnly()
-		if a.sock, err = sockdata.New(h.Sensor); err != nil {
+		o := h.Sensor
+		o.ExcludeSelf, o.Ring, o.Syscalls, o.SelectOnly = a.opts.ExcludeSelf, ring, a.syscalls, sel.SelectOnly()
+		if a.sock, err = sockdata.New(o); err != nil {
 			return err
 		}
-		a.sensors = append(a.sensors, a.sock.Sensor)
+		a.started(a.sock.Sensor)
 		a.sock.Register(a.self)
-		if a.sel, err = startSelection(a.sock, h.Selector, a.table, a.cgroup2, a.opts.ExcludeSelf, a.log); err != nil {
+		if a.sel, err = startSelection(a.sock, sel, a.table, a.cgroup2, a.opts.ExcludeSelf, a.log); err != nil {
 			return err
 		}
 	}

@@ -62,9 +62,9 @@ func (a *Agent) pipeline() error {
 		a.sec.exec(r)
 		a.http.processExited(r)
 	})
-	on(&a.records, a.file, a.decodeFile, func(r *file.Record) { a.sec.event(&r.Event, r.Rules, r.Flags) })
-	on(&a.records, a.network, a.decodeNetwork, func(r *network.Record) { a.sec.event(&r.Event, r.Rules, r.Flags) })
-	on(&a.records, a.priv, a.decodePrivilege, func(r *privilege.Record) { a.sec.event(&r.Event, r.Rules, r.Flags) })
+	on(&a.records, a.file, a.decodeFile, func(r *file.Record) { a.sec.event(&r.Event, r.Verdict) })
+	on(&a.records, a.network, a.decodeNetwork, func(r *network.Record) { a.sec.event(&r.Event, r.Verdict) })
+	on(&a.records, a.priv, a.decodePrivilege, func(r *privilege.Record) { a.sec.event(&r.Event, r.Verdict) })
 
 	if h := a.opts.HTTP; h != nil {
 		routes := route.NewResolver(h.Routes, metrics.DefaultMaxSeries)

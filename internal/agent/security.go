@@ -54,9 +54,9 @@ func newSecurityStage(o *SecurityOptions, table *proc.Table, maxAncestors int, e
 	return s
 }
 
-// event handles one event of a security sensor, with the rules the
-// kernel matched and its flags.
-func (s *securityStage) event(ev *event.Event, rules uint64, flags uint8) {
+// event handles one event of a security sensor, with what the kernel
+// decided about it.
+func (s *securityStage) event(ev *event.Event, v bpfpolicy.Verdict) {
 	// The process as it is now: the table has seen its exec, whose record
 	// came earlier in the same ring.
 	s.table.Fill(&ev.Process)
@@ -64,7 +64,7 @@ func (s *securityStage) event(ev *event.Event, rules uint64, flags uint8) {
 		ev.Ancestors = s.table.Ancestors(ev.Process.PID, s.maxAncestors)
 		s.emit(ev)
 	}
-	s.alert(ev, rules, flags)
+	s.alert(ev, v.Rules, v.Flags)
 }
 
 // exec raises the alerts of the exec rules the kernel matched. Other

@@ -1,11 +1,21 @@
 package bpfpolicy
 
 import (
+	"fmt"
+
 	"github.com/cilium/ebpf"
 
 	"github.com/vigil-dev/vigil/internal/bpfrt"
 	"github.com/vigil-dev/vigil/internal/event"
 )
+
+// Verdict is what the kernel decided about a security event: the rules it
+// matched, and its flags (Flag*: what it did, what it left to userspace).
+// Every security sensor's record carries one.
+type Verdict struct {
+	Rules uint64
+	Flags uint8
+}
 
 // SensorOptions configure a security sensor: one that reports the kinds of
 // events the policy wants and enforces its rules in the kernel.
@@ -25,27 +35,33 @@ type SensorOptions struct {
 	Cgroup2 string
 }
 
-// Spec is the SensorSpec of a security sensor: its object, configured with
-// the policy's constants and maps, the hooks of the kinds it reports, and
-// the record type it writes.
-func (o SensorOptions) Spec(name string, obj *ebpf.CollectionSpec, hooks []bpfrt.Hook, rt bpfrt.RecordType) bpfrt.SensorSpec {
-	return bpfrt.SensorSpec{
-		Name:        name,
-		Spec:        obj,
-		Load:        o.Policy.LoadOptions(),
-		Hooks:       hooks,
-		Ring:        o.Ring,
-		Records:     []bpfrt.RecordType{rt},
-		ExcludeSelf: o.ExcludeSelf,
-		Syscalls:    o.Syscalls,
-	}
-}
-
-// HooksFor is the attach table of a sensor for kinds: the hooks of each.
-func HooksFor(kinds []event.Kind, hooks func(event.Kind) []bpfrt.Hook) []bpfrt.Hook {
+// Spec is the SensorSpec of a security sensor named name: its object
+// (from load), configured with the policy's constants and maps, attaching
+// the hooks of each of kinds and then extra, and writing records of type
+// rt. wanted is false when there is nothing to attach: the sensor is not
+// needed.
+func (o SensorOptions) Spec(name string, kinds []event.Kind, extra []bpfrt.Hook, load func() (*ebpf.CollectionSpec, error),
+	hooks func(event.Kind) []bpfrt.Hook, rt bpfrt.RecordType) (spec bpfrt.SensorSpec, wanted bool, err error) {
 	var table []bpfrt.Hook
 	for _, k := range kinds {
 		table = append(table, hooks(k)...)
 	}
-	return table
+	table = append(table, extra...)
+	if len(table) == 0 {
+		return bpfrt.SensorSpec{}, false, nil
+	}
+	obj, err := load()
+	if err != nil {
+		return bpfrt.SensorSpec{}, false, fmt.Errorf("%s sensor: %w", name, err)
+	}
+	return bpfrt.SensorSpec{
+		Name:        name,
+		Spec:        obj,
+		Load:        o.Policy.LoadOptions(),
+		Hooks:       table,
+		Ring:        o.Ring,
+		Records:     []bpfrt.RecordType{rt},
+		ExcludeSelf: o.ExcludeSelf,
+		Syscalls:    o.Syscalls,
+	}, true, nil
 }

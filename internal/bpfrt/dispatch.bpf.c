@@ -49,12 +49,7 @@ static __always_inline bool compat_syscall(void)
 /* Per-CPU count of the compat syscall exits passed over: userspace exports
  * it (vigil_syscalls_unseen_total), so that 32-bit programs on the node,
  * which no syscall sensor sees, do not go unnoticed. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} compat_exits SEC(".maps");
+PERCPU_SLOT(compat_exits, __u64);
 
 SEC("raw_tp/sys_exit")
 int sys_exit_dispatch(struct bpf_raw_tracepoint_args *ctx)

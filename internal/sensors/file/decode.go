@@ -15,9 +15,7 @@ import (
 // it, before enrichment from the process table.
 type Record struct {
 	Event event.Event
-	// Rules are the rules the kernel matched, Flags its bpfpolicy.Flag*.
-	Rules uint64
-	Flags uint8
+	bpfpolicy.Verdict
 
 	file     event.File
 	mode     uint32

@@ -75,29 +75,14 @@ struct file_scratch {
 	char data[FILE_DATA_LEN + PATH_BUF_LEN];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct file_scratch);
-} file_scratch SEC(".maps");
+PERCPU_SLOT(file_scratch, struct file_scratch);
 
 PATH_SCRATCH_MAP(path_scratch);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct lex_scratch);
-} lex_scratch SEC(".maps");
+PERCPU_SLOT(lex_scratch, struct lex_scratch);
 
-/* Replaced at load by the process sensor's ring: one ordered stream. */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
-} events SEC(".maps");
-
-LOST_COUNTERS_MAP(lost);
+/* The process sensor's ring, at load: one ordered stream. */
+SENSOR_OUTPUT_MAPS();
 
 const struct file_record *_unused_file_record __attribute__((unused));
 const enum file_flags *_unused_file_flags __attribute__((unused));

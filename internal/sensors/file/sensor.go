@@ -4,7 +4,6 @@
 package file
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/vigil-dev/vigil/internal/bpfpolicy"
@@ -23,8 +22,8 @@ func exits(optional bool, names ...string) []bpfrt.Hook {
 	return bpfrt.SyscallExits(bpfrt.StageSecure, optional, names...)
 }
 
-// hooks is the attach table, by the kind of event the hooks report.
-func hooks(k event.Kind) []bpfrt.Hook {
+// Hooks is the attach table, by the kind of event the hooks report.
+func Hooks(k event.Kind) []bpfrt.Hook {
 	switch k {
 	case event.KindOpen:
 		return slices.Concat(exits(false, "openat"), exits(true, "open", "creat", "openat2"))
@@ -49,13 +48,5 @@ func hooks(k event.Kind) []bpfrt.Hook {
 // Spec is the sensor's spec for the kinds the policy wants; wanted is
 // false when it wants none, and the sensor is not needed.
 func Spec(opts bpfpolicy.SensorOptions) (spec bpfrt.SensorSpec, wanted bool, err error) {
-	kinds := opts.Policy.WantedKinds(event.FileKinds)
-	if len(kinds) == 0 {
-		return bpfrt.SensorSpec{}, false, nil
-	}
-	obj, err := loadFile()
-	if err != nil {
-		return bpfrt.SensorSpec{}, false, fmt.Errorf("file sensor: %w", err)
-	}
-	return opts.Spec(Source, obj, bpfpolicy.HooksFor(kinds, hooks), bpfrt.RecordFile), true, nil
+	return opts.Spec(Source, opts.Policy.WantedKinds(event.FileKinds), nil, loadFile, Hooks, bpfrt.RecordFile)
 }

@@ -41,13 +41,8 @@ struct net_record {
 	__s32 new_fd; /* dup: the descriptor written over */
 };
 
-/* Replaced at load by the process sensor's ring: one ordered stream. */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
-} events SEC(".maps");
-
-LOST_COUNTERS_MAP(lost);
+/* The process sensor's ring, at load: one ordered stream. */
+SENSOR_OUTPUT_MAPS();
 
 const struct net_record *_unused_net_record __attribute__((unused));
 const enum net_flags *_unused_net_flags __attribute__((unused));
@@ -162,12 +157,7 @@ static __always_inline __u64 dest_dims(__u64 cand, __u16 family, const __u8 *add
 	return cand;
 }
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct net_record);
-} net_scratch SEC(".maps");
+PERCPU_SLOT(net_scratch, struct net_record);
 
 static __always_inline struct net_record *new_record(__u8 kind, __u8 sflags, __u64 rules)
 {

@@ -24,9 +24,9 @@ func exits(names ...string) []bpfrt.Hook {
 	return bpfrt.SyscallExits(bpfrt.StageSecure, false, names...)
 }
 
-// hooks is the attach table, by the kind of event the hooks report: each
+// Hooks is the attach table, by the kind of event the hooks report: each
 // call's exit, where its arguments and its result are known.
-func hooks(k event.Kind) []bpfrt.Hook {
+func Hooks(k event.Kind) []bpfrt.Hook {
 	switch k {
 	case event.KindConnect:
 		return exits("connect")
@@ -63,21 +63,12 @@ func denyHooks(cgroup2 string) []bpfrt.Hook {
 // rules; wanted is false when it has neither, and the sensor is not
 // needed.
 func Spec(opts bpfpolicy.SensorOptions) (spec bpfrt.SensorSpec, wanted bool, err error) {
-	kinds := opts.Policy.WantedKinds(event.NetKinds)
-	deny := opts.Policy.Program() != nil && opts.Policy.Program().Deny != 0
-	if len(kinds) == 0 && !deny {
-		return bpfrt.SensorSpec{}, false, nil
-	}
-	obj, err := loadNetwork()
-	if err != nil {
-		return bpfrt.SensorSpec{}, false, fmt.Errorf("network sensor: %w", err)
-	}
-	table := bpfpolicy.HooksFor(kinds, hooks)
-	if deny {
+	var deny []bpfrt.Hook
+	if opts.Policy.Program() != nil && opts.Policy.Program().Deny != 0 {
 		if opts.Cgroup2 == "" {
 			return bpfrt.SensorSpec{}, false, fmt.Errorf("network sensor: deny rules need the cgroup v2 hierarchy, and none is mounted")
 		}
-		table = append(table, denyHooks(opts.Cgroup2)...)
+		deny = denyHooks(opts.Cgroup2)
 	}
-	return opts.Spec(Source, obj, table, bpfrt.RecordNet), true, nil
+	return opts.Spec(Source, opts.Policy.WantedKinds(event.NetKinds), deny, loadNetwork, Hooks, bpfrt.RecordNet)
 }

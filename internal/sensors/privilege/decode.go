@@ -15,9 +15,7 @@ import (
 // knows it, before enrichment from the process table.
 type Record struct {
 	Event event.Event
-	// Rules are the rules the kernel matched, Flags its bpfpolicy.Flag*.
-	Rules uint64
-	Flags uint8
+	bpfpolicy.Verdict
 
 	priv event.Priv
 	ids  [3]int64

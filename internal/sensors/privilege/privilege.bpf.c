@@ -57,22 +57,12 @@ struct priv_scratch {
 	char data[NAME_LEN + PATH_BUF_LEN];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct priv_scratch);
-} priv_scratch SEC(".maps");
+PERCPU_SLOT(priv_scratch, struct priv_scratch);
 
 PATH_SCRATCH_MAP(path_scratch);
 
-/* Replaced at load by the process sensor's ring: one ordered stream. */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
-} events SEC(".maps");
-
-LOST_COUNTERS_MAP(lost);
+/* The process sensor's ring, at load: one ordered stream. */
+SENSOR_OUTPUT_MAPS();
 
 const struct priv_record *_unused_priv_record __attribute__((unused));
 const enum priv_call *_unused_priv_call __attribute__((unused));

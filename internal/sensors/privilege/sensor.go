@@ -5,8 +5,6 @@
 package privilege
 
 import (
-	"fmt"
-
 	"github.com/vigil-dev/vigil/internal/bpfpolicy"
 	"github.com/vigil-dev/vigil/internal/bpfrt"
 	"github.com/vigil-dev/vigil/internal/event"
@@ -15,8 +13,8 @@ import (
 // Source is the sensor's name in metrics (`source` label).
 const Source = "privilege"
 
-// hooks is the attach table, by the kind of event the hooks report.
-func hooks(k event.Kind) []bpfrt.Hook {
+// Hooks is the attach table, by the kind of event the hooks report.
+func Hooks(k event.Kind) []bpfrt.Hook {
 	switch k {
 	case event.KindSetuid:
 		return bpfrt.SyscallExits(bpfrt.StageSecure, false, "setuid", "setreuid", "setresuid", "setfsuid")
@@ -41,13 +39,5 @@ func hooks(k event.Kind) []bpfrt.Hook {
 // Spec is the sensor's spec for the kinds the policy wants; wanted is
 // false when it wants none, and the sensor is not needed.
 func Spec(opts bpfpolicy.SensorOptions) (spec bpfrt.SensorSpec, wanted bool, err error) {
-	kinds := opts.Policy.WantedKinds(event.PrivKinds)
-	if len(kinds) == 0 {
-		return bpfrt.SensorSpec{}, false, nil
-	}
-	obj, err := loadPrivilege()
-	if err != nil {
-		return bpfrt.SensorSpec{}, false, fmt.Errorf("privilege sensor: %w", err)
-	}
-	return opts.Spec(Source, obj, bpfpolicy.HooksFor(kinds, hooks), bpfrt.RecordPriv), true, nil
+	return opts.Spec(Source, opts.Policy.WantedKinds(event.PrivKinds), nil, loadPrivilege, Hooks, bpfrt.RecordPriv)
 }

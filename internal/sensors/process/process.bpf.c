@@ -84,21 +84,11 @@ struct exec_scratch {
 	char data[EXEC_DATA_LEN];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct exec_scratch);
-} exec_scratch SEC(".maps");
+PERCPU_SLOT(exec_scratch, struct exec_scratch);
 
 PATH_SCRATCH_MAP(path_scratch);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20); /* resized by userspace before load */
-} events SEC(".maps");
-
-LOST_COUNTERS_MAP(lost);
+SENSOR_OUTPUT_MAPS();
 
 /*
  * Thread groups whose exit has been reported, for kernels whose

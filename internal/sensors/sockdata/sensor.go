@@ -47,7 +47,8 @@ var exitSyscalls = []string{
 // hooked, so a dup'ed-over connection still ends there.
 var legacySyscalls = []string{"dup2"}
 
-func hooks() []bpfrt.Hook {
+// Hooks is the sensor's attach table.
+func Hooks() []bpfrt.Hook {
 	return slices.Concat(bpfrt.SyscallExits(bpfrt.StageObserve, false, exitSyscalls...),
 		bpfrt.SyscallExits(bpfrt.StageObserve, true, legacySyscalls...))
 }
@@ -73,7 +74,7 @@ func New(opts Options) (*Sensor, error) {
 			Constants: map[string]any{"select_only": bpfrt.Bool(opts.SelectOnly)},
 			MapSizes:  map[string]uint32{"conns": opts.MaxConns},
 		},
-		Hooks:       hooks(),
+		Hooks:       Hooks(),
 		Ring:        opts.Ring,
 		Records:     []bpfrt.RecordType{bpfrt.RecordConnOpen, bpfrt.RecordData, bpfrt.RecordConnClose},
 		ExcludeSelf: opts.ExcludeSelf,
@@ -88,30 +89,23 @@ func New(opts Options) (*Sensor, error) {
 // SetProcess marks process tgid for selection (bits of selector.Bits: 1
 // select, 2 exclude); 0 removes the mark. New connections see it at once.
 func (s *Sensor) SetProcess(tgid uint32, bits uint8) error {
-	m := s.Coll.Maps["sel_procs"]
-	if bits == 0 {
-		if err := m.Delete(tgid); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("unmark process %d: %w", tgid, err)
-		}
-		return nil
-	}
-	if err := m.Put(tgid, bits); err != nil {
-		return fmt.Errorf("mark process %d: %w", tgid, err)
-	}
-	return nil
+	return setMark(s.Coll.Maps["sel_procs"], tgid, bits, "process")
 }
 
 // SetPort marks a port like SetProcess marks a process.
 func (s *Sensor) SetPort(port uint16, bits uint8) error {
-	m := s.Coll.Maps["sel_ports"]
+	return setMark(s.Coll.Maps["sel_ports"], port, bits, "port")
+}
+
+func setMark[K uint16 | uint32](m *ebpf.Map, key K, bits uint8, what string) error {
 	if bits == 0 {
-		if err := m.Delete(port); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("unmark port %d: %w", port, err)
+		if err := m.Delete(key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("unmark %s %d: %w", what, key, err)
 		}
 		return nil
 	}
-	if err := m.Put(port, bits); err != nil {
-		return fmt.Errorf("mark port %d: %w", port, err)
+	if err := m.Put(key, bits); err != nil {
+		return fmt.Errorf("mark %s %d: %w", what, key, err)
 	}
 	return nil
 }
@@ -130,10 +124,10 @@ func (s *Sensor) Classified() (http1, other uint64, err error) {
 var classifiedFamily = selfmetrics.NewCounter("vigil_http_connections_total",
 	"TCP connections classified by their first bytes: http1 is captured, other (TLS, databases, malformed) is not.", "protocol")
 
-// Register adds the sensor's metrics: its lost records, and how the
-// kernel classified connections.
+// Register adds the sensor's metrics, beyond the lost counter every
+// sensor has (bpfrt.Sensor.Register): how the kernel classified
+// connections.
 func (s *Sensor) Register(m *selfmetrics.Set) {
-	s.Sensor.Register(m)
 	for i, protocol := range []string{"http1", "other"} {
 		m.AddReader(classifiedFamily, func() (uint64, error) {
 			h1, other, err := s.Classified()

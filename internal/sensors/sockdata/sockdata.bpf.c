@@ -171,19 +171,9 @@ struct {
 	__type(value, struct conn);
 } conns SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct data_scratch);
-} scratch SEC(".maps");
+PERCPU_SLOT(scratch, struct data_scratch);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20); /* resized by userspace */
-} events SEC(".maps");
-
-LOST_COUNTERS_MAP(lost);
+SENSOR_OUTPUT_MAPS();
 
 /* Connections classified, by enum conn_proto: [PROTO_HTTP1], [PROTO_OTHER]. */
 struct {

@@ -1,119 +1,24 @@
-package agent
+package agent_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vigil-dev/vigil/internal/agent"
+	"github.com/vigil-dev/vigil/internal/agenttest"
 	"github.com/vigil-dev/vigil/internal/bpftest"
 	"github.com/vigil-dev/vigil/internal/event"
 	"github.com/vigil-dev/vigil/internal/kernel"
 )
 
-// recorder is a sink that keeps deep copies of events.
-type recorder struct {
-	mu  sync.Mutex
-	evs []event.Event
-}
-
-func (r *recorder) Handle(ev *event.Event) {
-	c := *ev
-	c.Process.Args = slices.Clone(ev.Process.Args)
-	c.Ancestors = slices.Clone(ev.Ancestors)
-	switch {
-	case ev.Exec != nil:
-		x := *ev.Exec
-		c.Exec = &x
-	case ev.Exit != nil:
-		x := *ev.Exit
-		c.Exit = &x
-	case ev.Fork != nil:
-		x := *ev.Fork
-		c.Fork = &x
-	case ev.HTTP != nil:
-		x := *ev.HTTP
-		c.HTTP = &x
-	}
-	cloneSecurity(&c, ev)
-	r.mu.Lock()
-	r.evs = append(r.evs, c)
-	r.mu.Unlock()
-}
-
-// startAgent runs an agent whose events go to the returned recorder.
-func startAgent(t *testing.T, opts Options) *recorder {
-	t.Helper()
-	rec, _ := runAgent(t, opts)
-	return rec
-}
-
-// runAgent is startAgent for tests that reach into the agent's kernel
-// objects too; before is called, if set, before the agent runs.
-func runAgent(t *testing.T, opts Options, before ...func(*Agent)) (*recorder, *Agent) {
-	t.Helper()
-	bpftest.Require(t)
-	leaks := bpftest.NewLeakCheck(t)
-	rec := &recorder{}
-	opts.Sinks = append(opts.Sinks, rec)
-	a, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range before {
-		f(a)
-	}
-	leaks.Record()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent run: %v", err)
-		}
-		if err := a.Close(); err != nil {
-			t.Errorf("agent close: %v", err)
-		}
-	})
-	return rec, a
-}
-
-// waitFor returns the first recorded event that satisfies match.
-func waitFor(t *testing.T, rec *recorder, what string, match func(*event.Event) bool) *event.Event {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		rec.mu.Lock()
-		for i := range rec.evs {
-			if match(&rec.evs[i]) {
-				ev := rec.evs[i]
-				rec.mu.Unlock()
-				return &ev
-			}
-		}
-		rec.mu.Unlock()
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("no %s", what)
-	return nil
-}
-
-func waitEvent(t *testing.T, rec *recorder, kind event.Kind, pid uint32) *event.Event {
-	t.Helper()
-	return waitFor(t, rec, fmt.Sprintf("%s event for pid %d", kind, pid), func(e *event.Event) bool {
-		return e.Kind == kind && e.Process.PID == pid
-	})
-}
-
 func TestLineageAndServiceName(t *testing.T) {
-	rec := startAgent(t, Options{})
+	rec := agenttest.StartAgent(t, agent.Options{})
 	marker := fmt.Sprintf("lineage-%d", time.Now().UnixNano())
 	// outer sh starts inner sh, which prints its own pid and exits 5. The
 	// inner one lives long enough for its environment to be read from /proc
@@ -130,7 +35,7 @@ func TestLineageAndServiceName(t *testing.T) {
 	}
 	outer := uint32(cmd.Process.Pid)
 
-	ex := waitEvent(t, rec, event.KindExec, inner)
+	ex := agenttest.WaitEvent(t, rec, event.KindExec, inner)
 	var chain []uint32
 	for _, a := range ex.Ancestors {
 		chain = append(chain, a.PID)
@@ -144,14 +49,14 @@ func TestLineageAndServiceName(t *testing.T) {
 	if ex.Process.Service != "checkout" {
 		t.Errorf("service: want OTEL_SERVICE_NAME checkout, got %q", ex.Process.Service)
 	}
-	x := waitEvent(t, rec, event.KindExit, inner)
+	x := agenttest.WaitEvent(t, rec, event.KindExit, inner)
 	if x.Exit.ExitCode != 5 || !slices.Equal(x.Process.Args, ex.Process.Args) || x.Process.Exe != ex.Process.Exe {
 		t.Errorf("exit of inner: code %d, args %q exe %q (exec had %q %q)", x.Exit.ExitCode, x.Process.Args, x.Process.Exe, ex.Process.Args, ex.Process.Exe)
 	}
 }
 
 func TestContainerIDFromCgroup(t *testing.T) {
-	rec := startAgent(t, Options{})
+	rec := agenttest.StartAgent(t, agent.Options{})
 	root, err := kernel.Cgroup2Path()
 	if err != nil {
 		bpftest.SkipOrFail(t, "no cgroup v2 mount: "+err.Error())
@@ -171,7 +76,7 @@ func TestContainerIDFromCgroup(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 	pid := uint32(cmd.Process.Pid)
-	ex := waitFor(t, rec, "exec of /bin/true in the container", func(e *event.Event) bool {
+	ex := agenttest.WaitFor(t, rec, "exec of /bin/true in the container", func(e *event.Event) bool {
 		return e.Kind == event.KindExec && e.Process.PID == pid && e.Process.Args[0] == "/bin/true"
 	})
 	fi, err := os.Stat(dir)

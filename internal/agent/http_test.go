@@ -1,4 +1,4 @@
-package agent
+package agent_test
 
 import (
 	"bufio"
@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-dev/vigil/internal/agent"
+	"github.com/vigil-dev/vigil/internal/agenttest"
 	"github.com/vigil-dev/vigil/internal/bpftest"
 	"github.com/vigil-dev/vigil/internal/event"
 	"github.com/vigil-dev/vigil/internal/selector"
@@ -34,11 +36,9 @@ func curl(t *testing.T, url string, args ...string) {
 }
 
 // count returns the http events of side whose server port is port.
-func (r *recorder) count(side string, port uint16, comm string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func count(rec *agenttest.Recorder, side string, port uint16, comm string) int {
 	n := 0
-	for _, ev := range r.evs {
+	for _, ev := range rec.Events() {
 		if ev.Kind != event.KindHTTP || ev.HTTP.Side != side || (comm != "" && ev.Process.Comm != comm) {
 			continue
 		}
@@ -70,7 +70,7 @@ func TestHTTPSelectionInKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := startAgent(t, Options{HTTP: &HTTPOptions{Selector: sel}})
+	rec := agenttest.StartAgent(t, agent.Options{HTTP: &agent.HTTPOptions{Selector: sel}})
 
 	for _, ln := range []net.Listener{lnA, lnB} {
 		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
@@ -98,7 +98,7 @@ srv.serve_forever()`, portC))
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for rec.count(event.SideClient, portC, "curl") < 3 || rec.count(event.SideServer, portA, "") < 3 {
+	for count(rec, event.SideClient, portC, "curl") < 3 || count(rec, event.SideServer, portA, "") < 3 {
 		if time.Now().After(deadline) {
 			break
 		}
@@ -118,7 +118,7 @@ srv.serve_forever()`, portC))
 		{event.SideServer, portC, "", 0},
 		{event.SideClient, portC, "curl", 3},
 	} {
-		if got := rec.count(c.side, c.port, c.comm); got != c.want {
+		if got := count(rec, c.side, c.port, c.comm); got != c.want {
 			t.Errorf("%s events for port %d: got %d, want %d", c.side, c.port, got, c.want)
 		}
 	}
@@ -129,7 +129,7 @@ func TestHTTPEventFields(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		bpftest.SkipOrFail(t, "curl is not installed")
 	}
-	rec := startAgent(t, Options{HTTP: &HTTPOptions{}})
+	rec := agenttest.StartAgent(t, agent.Options{HTTP: &agent.HTTPOptions{}})
 	ln, port := listen(t)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(20 * time.Millisecond)
@@ -144,7 +144,7 @@ func TestHTTPEventFields(t *testing.T) {
 		"-H", "traceparent: 00-"+traceID+"-"+parentID+"-01")
 	elapsed := time.Since(start)
 
-	ev := waitFor(t, rec, "server http event", func(e *event.Event) bool {
+	ev := agenttest.WaitFor(t, rec, "server http event", func(e *event.Event) bool {
 		return e.Kind == event.KindHTTP && e.HTTP.Side == event.SideServer && e.HTTP.Local.Port == port
 	})
 	h := ev.HTTP
@@ -161,7 +161,7 @@ func TestHTTPEventFields(t *testing.T) {
 	if h.TraceID != traceID || h.ParentSpanID != parentID || len(h.SpanID) != 16 {
 		t.Errorf("server span: trace %s parent %s span %s", h.TraceID, h.ParentSpanID, h.SpanID)
 	}
-	cl := waitFor(t, rec, "client http event", func(e *event.Event) bool {
+	cl := agenttest.WaitFor(t, rec, "client http event", func(e *event.Event) bool {
 		return e.Kind == event.KindHTTP && e.HTTP.Side == event.SideClient && e.HTTP.Peer.Port == port
 	})
 	if cl.Process.Comm != "curl" || cl.HTTP.Status != 418 || cl.HTTP.DurationNs < h.DurationNs {

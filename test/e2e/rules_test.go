@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-dev/vigil/internal/agenttest"
 	"github.com/vigil-dev/vigil/internal/bpftest"
 )
 
@@ -245,31 +246,17 @@ l=ctypes.CDLL(None); print(l.ptrace(16, p, 0, 0)); os.kill(p, 9)'`, benign: py +
 // gets, and returns its port.
 func acceptAndDiscard(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return agenttest.Serve(t, func(c net.Conn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		c.Write([]byte("exit\n"))
+		buf := make([]byte, 4096)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := c.Read(buf); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(3 * time.Second))
-				c.Write([]byte("exit\n"))
-				buf := make([]byte, 4096)
-				for {
-					if _, err := c.Read(buf); err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	})
 }
 
 // TestTraceAlertsFromARulesFile runs `vigil trace --kind alert,unlink` with

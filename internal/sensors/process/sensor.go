@@ -22,9 +22,6 @@ type Options struct {
 	// the rules (kept for the other sensors) and enforces exec rules. Nil:
 	// no rules.
 	Policy *bpfpolicy.Kernel
-
-	// exitByLiveCount selects the pre-6.16 exit detection (tests only).
-	exitByLiveCount bool
 }
 
 // hooks is the sensor's attach table.
@@ -41,6 +38,12 @@ type Sensor struct {
 
 // New loads and attaches the sensor. The caller must Close it.
 func New(opts Options) (*Sensor, error) {
+	return newSensor(opts, false)
+}
+
+// newSensor is New; exitByLiveCount selects the exit detection of kernels
+// before 6.16, which the tests run on newer kernels too.
+func newSensor(opts Options, exitByLiveCount bool) (*Sensor, error) {
 	spec, err := loadProcess()
 	if err != nil {
 		return nil, fmt.Errorf("process sensor: %w", err)
@@ -50,7 +53,7 @@ func New(opts Options) (*Sensor, error) {
 	if opts.Policy != nil {
 		load = opts.Policy.LoadOptions()
 	}
-	load.Constants["exit_by_live_count"] = bpfrt.Bool(opts.exitByLiveCount)
+	load.Constants["exit_by_live_count"] = bpfrt.Bool(exitByLiveCount)
 	s, err := bpfrt.StartSensor(bpfrt.SensorSpec{
 		Name:        Source,
 		Spec:        spec,

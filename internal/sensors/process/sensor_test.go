@@ -33,6 +33,13 @@ type collector struct {
 
 func startSensor(t *testing.T, opts Options) *collector {
 	t.Helper()
+	return startSensorExit(t, opts, false)
+}
+
+// startSensorExit is startSensor; exitByLiveCount selects the exit
+// detection of kernels before 6.16.
+func startSensorExit(t *testing.T, opts Options, exitByLiveCount bool) *collector {
+	t.Helper()
 	bpftest.Require(t)
 	leaks := bpftest.NewLeakCheck(t)
 	ring, err := bpfrt.NewRing(Source, 8<<20, 4096)
@@ -40,7 +47,7 @@ func startSensor(t *testing.T, opts Options) *collector {
 		t.Fatal(err)
 	}
 	opts.Ring = ring
-	s, err := New(opts)
+	s, err := newSensor(opts, exitByLiveCount)
 	if err != nil {
 		ring.Close()
 		t.Fatalf("load process sensor: %v", err)
@@ -296,13 +303,13 @@ func TestMain(m *testing.M) {
 }
 
 func TestThreadsAreNotProcesses(t *testing.T) {
-	t.Run("group_dead", func(t *testing.T) { testThreadsAreNotProcesses(t, Options{}) })
+	t.Run("group_dead", func(t *testing.T) { testThreadsAreNotProcesses(t, false) })
 	// Kernels before 6.16 have no group_dead in the tracepoint.
-	t.Run("live_count", func(t *testing.T) { testThreadsAreNotProcesses(t, Options{exitByLiveCount: true}) })
+	t.Run("live_count", func(t *testing.T) { testThreadsAreNotProcesses(t, true) })
 }
 
-func testThreadsAreNotProcesses(t *testing.T, opts Options) {
-	c := startSensor(t, opts)
+func testThreadsAreNotProcesses(t *testing.T, exitByLiveCount bool) {
+	c := startSensorExit(t, Options{}, exitByLiveCount)
 	cmd := exec.Command("/proc/self/exe", "-test.run=^$", marker(t))
 	cmd.Env = append(os.Environ(), "VIGIL_TEST_HELPER=threads")
 	_ = cmd.Run()

@@ -111,12 +111,13 @@ func httpOptions(c config.HTTP) (*agent.HTTPOptions, error) {
 		return nil, fmt.Errorf("config: http.%w", err)
 	}
 	return &agent.HTTPOptions{
-		Sensor:   sockdata.Options{MaxConns: uint32(c.MaxConnections)},
-		Ring:     agent.RingOptions{Bytes: c.RingBufferBytes, QueueLen: c.QueueLength},
-		Metrics:  metrics.HTTPOptions{MaxSeries: c.MaxSeries},
-		Routes:   routes,
-		MaxConns: c.MaxConnections,
-		Selector: sel,
+		Sensor:      sockdata.Options{MaxConns: uint32(c.MaxConnections)},
+		Ring:        agent.RingOptions{Bytes: c.RingBufferBytes, QueueLen: c.QueueLength},
+		Metrics:     metrics.HTTPOptions{MaxSeries: c.MaxSeries},
+		Routes:      routes,
+		MaxConns:    c.MaxConnections,
+		HeaderBytes: c.HeaderBufferBytes,
+		Selector:    sel,
 	}, nil
 }
 

@@ -111,6 +111,9 @@ type HTTPOptions struct {
 	Routes *route.Matcher
 	// MaxConns bounds the connections assembled in userspace.
 	MaxConns int
+	// HeaderBytes bounds the partial header blocks buffered for all
+	// connections together (default DefaultHeaderBudget).
+	HeaderBytes int
 	// Selector chooses what is instrumented; nil: everything.
 	Selector *selector.Selector
 }

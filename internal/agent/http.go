@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -37,15 +38,19 @@ type httpStats struct {
 	evicted    atomic.Uint64 // connections dropped at the MaxConns cap
 
 	unknown    atomic.Uint64 // message starts that were not HTTP/1
-	desyncs    atomic.Uint64 // framing lost (malformed, oversized, uncaptured framing bytes)
-	incomplete atomic.Uint64 // messages cut short
-	unanswered atomic.Uint64 // requests that never got a response
-	orphans    atomic.Uint64 // responses to no known request
+	overBudget atomic.Uint64 // partial header blocks given up for the shared budget
+
+	memoryReturns atomic.Uint64 // floods of connections whose memory was handed back
+	desyncs       atomic.Uint64 // framing lost (malformed, oversized, uncaptured framing bytes)
+	incomplete    atomic.Uint64 // messages cut short
+	unanswered    atomic.Uint64 // requests that never got a response
+	orphans       atomic.Uint64 // responses to no known request
 }
 
 // add folds the counters of an ended connection into the totals.
 func (s *httpStats) add(c requests.Stats) {
 	s.unknown.Add(c.Requests.Unknown + c.Responses.Unknown)
+	s.overBudget.Add(c.Requests.OverBudget + c.Responses.OverBudget)
 	s.desyncs.Add(c.Requests.Desyncs + c.Responses.Desyncs)
 	s.incomplete.Add(c.Requests.Incomplete + c.Responses.Incomplete)
 	s.unanswered.Add(c.Unanswered + c.Overflow)
@@ -60,6 +65,7 @@ type httpStage struct {
 	table    *proc.Table
 	clock    bpfrt.Clock
 	maxConns int
+	budget   *http1.Budget // shared by every connection's parsers
 	ids      *tracecontext.IDs
 	stitch   *traces.Stitcher
 
@@ -72,7 +78,11 @@ type httpStage struct {
 	// records, so the last data of a connection may still be on its way.
 	exited        map[uint32]uint64
 	lastIdleSweep uint64
-	stats         httpStats
+	// peakConns is the most connections held since memory was last
+	// handed back (lastReturn, CLOCK_BOOTTIME ns): see returnMemory.
+	peakConns  int
+	lastReturn uint64
+	stats      httpStats
 
 	// Reused for every exchange: sinks must not keep events.
 	ev      event.Event
@@ -80,16 +90,22 @@ type httpStage struct {
 	onExch  func(*requests.Exchange)
 }
 
-// newHTTPStage assembles at most maxConns connections (default 65536) and
-// hands each exchange, once the stitcher lets it go, to out.
-func newHTTPStage(table *proc.Table, clock bpfrt.Clock, maxConns int, out func(*event.Event)) *httpStage {
+// newHTTPStage assembles at most maxConns connections (default 65536),
+// whose partial header blocks hold at most headerBytes in all (default
+// DefaultHeaderBudget), and hands each exchange, once the stitcher lets it
+// go, to out.
+func newHTTPStage(table *proc.Table, clock bpfrt.Clock, maxConns, headerBytes int, out func(*event.Event)) *httpStage {
 	if maxConns <= 0 {
 		maxConns = 65536
+	}
+	if headerBytes <= 0 {
+		headerBytes = DefaultHeaderBudget
 	}
 	p := &httpStage{
 		table:    table,
 		clock:    clock,
 		maxConns: maxConns,
+		budget:   http1.NewBudget(headerBytes),
 		conns:    make(map[uint64]*httpConn),
 		byPID:    make(map[uint32]map[uint64]struct{}),
 		procs:    make(map[uint32]*procCache),
@@ -117,6 +133,7 @@ func (p *httpStage) register(m *selfmetrics.Set) {
 	}{
 		{"unknown", &p.stats.unknown}, {"desync", &p.stats.desyncs}, {"incomplete", &p.stats.incomplete},
 		{"unanswered", &p.stats.unanswered}, {"orphan_response", &p.stats.orphans},
+		{"over_budget", &p.stats.overBudget},
 	} {
 		m.Add(parseErrors, c.n.Load, c.reason)
 	}
@@ -164,6 +181,7 @@ func (p *httpStage) open(rec *sockdata.Record) {
 	c := &httpConn{lastSeen: rec.KtimeNs, asm: requests.NewConn(requests.ConnInfo{
 		ID: rec.ConnID, PID: rec.PID, TID: rec.TID, Side: side, Local: rec.Local, Peer: rec.Peer,
 	})}
+	c.asm.SetBudget(p.budget)
 	p.conns[rec.ConnID] = c
 	ids := p.byPID[rec.PID]
 	if ids == nil {
@@ -188,6 +206,7 @@ func (p *httpStage) drop(id uint64) {
 	if c == nil {
 		return
 	}
+	c.asm.Release()
 	delete(p.conns, id)
 	p.stats.add(c.asm.Stats())
 	pid := c.asm.Info().PID
@@ -198,6 +217,14 @@ func (p *httpStage) drop(id uint64) {
 		}
 	}
 }
+
+// DefaultHeaderBudget bounds the bytes of header blocks that span
+// syscalls, buffered for every connection together: 1024 connections at
+// once midway through a 16 KiB block. A slow sender, or a flood of
+// connections that never finish their headers, costs that at most; past
+// it, the partial blocks held longest are given up and counted
+// (vigil_http_parse_errors_total{reason="over_budget"}).
+const DefaultHeaderBudget = 16 << 20
 
 // exitGrace is how long connections of an exited process are kept for
 // records still in flight in the socket ring buffer.
@@ -235,6 +262,7 @@ const idleTimeout = 15 * time.Minute
 // sweep closes the connections of processes that exited before now minus
 // exitGrace, and those idle for idleTimeout, and hands on held events.
 func (p *httpStage) sweep(now uint64) {
+	defer p.returnMemory(now)
 	p.stitch.Flush(time.Now())
 	for pid := range p.procs {
 		if _, ok := p.byPID[pid]; !ok {
@@ -259,6 +287,27 @@ func (p *httpStage) sweep(now uint64) {
 		}
 		delete(p.exited, pid)
 	}
+}
+
+// floodConns is how many connections at once make a flood whose end is
+// worth handing memory back for.
+const floodConns = 1024
+
+// returnMemory hands the memory of a flood of connections back to the
+// system once most of them have ended. The Go runtime would keep it: its
+// collector runs when the heap grows, and an agent that goes quiet after a
+// flood allocates little, so the garbage of thousands of connections (and
+// their partial header blocks) stayed resident for minutes. One forced
+// collection per flood, at most every 10 s, is cheap next to that.
+func (p *httpStage) returnMemory(now uint64) {
+	n := len(p.conns)
+	p.peakConns = max(p.peakConns, n)
+	if p.peakConns < floodConns || n > p.peakConns/2 || now-p.lastReturn < uint64(10*time.Second) {
+		return
+	}
+	debug.FreeOSMemory()
+	p.peakConns, p.lastReturn = n, now
+	p.stats.memoryReturns.Add(1)
 }
 
 // stitchWindow is how long http events are held so that the spans of a

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -27,7 +28,7 @@ func pipelineTIDs(t *testing.T) (*httpStage, *[]event.HTTP, *[]uint32) {
 	table.Exec(event.Process{PID: 10, Comm: "srv", Exe: "/usr/bin/srv", Args: []string{"srv"}, Service: "shop"}, 1)
 	routes := route.NewResolver(nil, 100)
 	var p *httpStage
-	p = newHTTPStage(table, bpfrt.Clock{}, 4, func(ev *event.Event) {
+	p = newHTTPStage(table, bpfrt.Clock{}, 4, 0, func(ev *event.Event) {
 		p.enrich(ev)
 		routes.Resolve(ev)
 		if ev.Process.Service != "shop" {
@@ -130,5 +131,55 @@ func TestPipelineDropsIdleAndBoundsConnections(t *testing.T) {
 	}
 	if len(p.conns) != 4 || p.stats.evicted.Load() != 7 {
 		t.Errorf("cap 4: %d conns, %d evicted", len(p.conns), p.stats.evicted.Load())
+	}
+}
+
+// Connections that never finish their headers hold at most the stage's
+// header budget in all; what it gives up is counted when they end, and a
+// dropped connection returns its share.
+func TestPipelineBoundsPartialHeaders(t *testing.T) {
+	table := proc.NewTable(proc.TableOptions{ProcRoot: t.TempDir()})
+	const budget = 64 << 10
+	p := newHTTPStage(table, bpfrt.Clock{}, 1000, budget, func(*event.Event) {})
+	head := "GET / HTTP/1.1\r\nCookie: " + strings.Repeat("c", 3000)
+	for id := uint64(1); id <= 100; id++ {
+		open(p, id, 100)
+		data(p, id, sockdata.Ingress, 0, head[:1500], 100, 200)
+		data(p, id, sockdata.Ingress, 1500, head[1500:], 300, 400)
+		if used := p.budget.Used(); used > budget {
+			t.Fatalf("after %d connections: %d bytes buffered, budget %d", id, used, budget)
+		}
+	}
+	for id := uint64(1); id <= 100; id++ {
+		p.close(id, 500)
+	}
+	if used := p.budget.Used(); used != 0 {
+		t.Errorf("%d bytes still buffered after every connection closed", used)
+	}
+	if n := p.stats.overBudget.Load(); n == 0 || n >= 100 {
+		t.Errorf("%d partial blocks given up of 100; want the oldest, not none or all", n)
+	}
+}
+
+// Once most of a flood of connections has ended, the stage hands the
+// memory back, once, and not again for a while.
+func TestPipelineReturnsMemoryAfterAFlood(t *testing.T) {
+	table := proc.NewTable(proc.TableOptions{ProcRoot: t.TempDir()})
+	p := newHTTPStage(table, bpfrt.Clock{}, 4*floodConns, 0, func(*event.Event) {})
+	now := uint64(time.Hour)
+	for id := uint64(1); id <= 2*floodConns; id++ {
+		open(p, id, now)
+	}
+	p.sweep(now)
+	for id := uint64(1); id <= floodConns+floodConns/2; id++ {
+		p.close(id, now)
+	}
+	p.sweep(now + uint64(time.Second))
+	if n := p.stats.memoryReturns.Load(); n != 1 {
+		t.Fatalf("memory handed back %d times after the flood ended, want 1", n)
+	}
+	p.sweep(now + uint64(2*time.Second))
+	if n := p.stats.memoryReturns.Load(); n != 1 {
+		t.Errorf("memory handed back %d times, want once per flood", n)
 	}
 }

@@ -68,7 +68,7 @@ func (a *Agent) pipeline() error {
 
 	if h := a.opts.HTTP; h != nil {
 		routes := route.NewResolver(h.Routes, metrics.DefaultMaxSeries)
-		a.http = newHTTPStage(a.table, a.clock, h.MaxConns, func(ev *event.Event) {
+		a.http = newHTTPStage(a.table, a.clock, h.MaxConns, h.HeaderBytes, func(ev *event.Event) {
 			a.http.enrich(ev)
 			routes.Resolve(ev)
 			a.fanOut(ev)

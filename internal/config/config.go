@@ -89,6 +89,9 @@ type HTTP struct {
 	QueueLength int `yaml:"queue_length"`
 	// MaxConnections bounds the connections tracked (kernel and userspace).
 	MaxConnections int `yaml:"max_connections"`
+	// HeaderBufferBytes bounds the header blocks that span syscalls,
+	// buffered for all connections together.
+	HeaderBufferBytes int `yaml:"header_buffer_bytes"`
 	// Routes are route patterns (/users/{id}, /static/*) tried before the
 	// heuristic that collapses variable path segments.
 	Routes []string `yaml:"routes"`
@@ -121,11 +124,12 @@ func Default() Config {
 			RedactArgs:      true,
 		},
 		HTTP: HTTP{
-			Enabled:         true,
-			RingBufferBytes: 16 << 20,
-			QueueLength:     8192,
-			MaxConnections:  65536,
-			MaxSeries:       5000,
+			Enabled:           true,
+			RingBufferBytes:   16 << 20,
+			QueueLength:       8192,
+			MaxConnections:    65536,
+			HeaderBufferBytes: 16 << 20,
+			MaxSeries:         5000,
 		},
 		Rules: Rules{Builtin: true},
 	}
@@ -293,6 +297,9 @@ func (c Config) Validate() error {
 	}
 	if n := c.HTTP.MaxConnections; n < 16 || n > 1<<22 {
 		return fmt.Errorf("config: http.max_connections %d: want 16 to 4194304", n)
+	}
+	if n := c.HTTP.HeaderBufferBytes; n < 16<<10 || n > 1<<30 {
+		return fmt.Errorf("config: http.header_buffer_bytes %d: want 16384 (one header block) to 1073741824", n)
 	}
 	if n := c.HTTP.MaxSeries; n < 1 || n > 1<<20 {
 		return fmt.Errorf("config: http.max_series %d: want 1 to 1048576", n)

@@ -151,6 +151,20 @@ func NewConn(info ConnInfo) *Conn {
 	return c
 }
 
+// SetBudget has both parsers reserve the header blocks they buffer from b,
+// shared with other connections (see http1.Budget).
+func (c *Conn) SetBudget(b *http1.Budget) {
+	c.req.SetBudget(b)
+	c.resp.SetBudget(b)
+}
+
+// Release lets go of what the parsers buffer, when the connection is
+// dropped without Close.
+func (c *Conn) Release() {
+	c.req.Release()
+	c.resp.Release()
+}
+
 // Info returns the connection's identity.
 func (c *Conn) Info() *ConnInfo { return c.info }
 

@@ -120,4 +120,8 @@ type Stats struct {
 	Gaps uint64
 	// Unknown counts message starts that were not HTTP/1.
 	Unknown uint64
+	// OverBudget counts header blocks given up while partial because the
+	// parsers' shared Budget was spent (the rest of each message was
+	// passed over).
+	OverBudget uint64
 }

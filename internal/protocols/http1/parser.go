@@ -38,8 +38,15 @@ type Parser struct {
 	closeTs uint64 // end of the stream, for a close-delimited body
 
 	// hdr holds a header block that spans chunks, at most MaxHeaderBytes.
-	// It is empty while the block is parsed straight from a chunk's data.
+	// It is nil while the block is parsed straight from a chunk's data,
+	// and let go as soon as its block is parsed or given up.
 	hdr []byte
+	// budget, when set, is shared with the parsers of other connections:
+	// held (hdr's capacity) is reserved from it while hdr is in use, and
+	// older/newer link the budget's holders.
+	budget       *Budget
+	held         int
+	older, newer *Parser
 
 	remaining  uint64 // bytes left in a Content-Length body or the current chunk
 	chunkLen   uint64 // chunk size being parsed
@@ -70,6 +77,14 @@ func NewResponseParser() *Parser {
 // SetDirection says whether the process reads (Ingress) or writes (Egress)
 // this stream; it decides Message.Start.
 func (p *Parser) SetDirection(d Direction) { p.dir = d }
+
+// SetBudget has the parser reserve what it buffers from b, shared with
+// other parsers. Set it before the first Feed.
+func (p *Parser) SetBudget(b *Budget) { p.budget = b }
+
+// Release lets go of what the parser buffers, and its share of the budget,
+// when it will not be fed again (its connection was dropped).
+func (p *Parser) Release() { p.drop() }
 
 // Stats returns the parser's counters.
 func (p *Parser) Stats() Stats { return p.stats }
@@ -146,7 +161,8 @@ func (p *Parser) Close(ts uint64, emit func(*Message)) {
 	} else {
 		p.emitIncomplete(emit)
 	}
-	*p = Parser{request: p.request, dir: p.dir, stats: p.stats}
+	p.drop() // returns the budget's share
+	*p = Parser{request: p.request, dir: p.dir, stats: p.stats, budget: p.budget}
 }
 
 // step parses a prefix of data (first: data begins the chunk) and returns
@@ -275,11 +291,13 @@ func (p *Parser) header(data []byte, emit func(*Message)) int {
 		return len(data)
 	}
 	take := min(len(data), MaxHeaderBytes-old)
-	p.buffer(data[:take])
+	if !p.buffer(data[:take]) {
+		return len(data) // given up for the budget: the rest of the message with it
+	}
 	// The terminator may begin with the LF before the new bytes.
 	if end := headerEnd(p.hdr, max(old-2, 0), len(p.hdr)); end > 0 {
 		p.headerDone(p.hdr[:end], emit)
-		p.hdr = p.hdr[:0]
+		p.letGo()
 		return end - old
 	}
 	switch {
@@ -292,15 +310,38 @@ func (p *Parser) header(data []byte, emit func(*Message)) int {
 }
 
 // buffer appends b to hdr, growing it geometrically but never past
-// MaxHeaderBytes; callers keep len(hdr)+len(b) within that.
-func (p *Parser) buffer(b []byte) {
+// MaxHeaderBytes; callers keep len(hdr)+len(b) within that. It returns
+// false when the budget had no room and the message was given up.
+func (p *Parser) buffer(b []byte) bool {
 	if need := len(p.hdr) + len(b); need > cap(p.hdr) {
 		n := min(max(2*cap(p.hdr), need, 1024), MaxHeaderBytes)
+		if p.budget != nil && !p.budget.reserve(p, n-cap(p.hdr)) {
+			return false
+		}
 		grown := make([]byte, len(p.hdr), n)
 		copy(grown, p.hdr)
 		p.hdr = grown
 	}
 	p.hdr = append(p.hdr, b...)
+	return true
+}
+
+// letGo drops hdr: buffered blocks are rare, and a connection idle after
+// one should not keep up to MaxHeaderBytes for good.
+func (p *Parser) letGo() {
+	p.hdr = nil
+	if p.budget != nil {
+		p.budget.release(p)
+	}
+}
+
+// overBudget gives up the partial header block for the budget: the rest
+// of the message is passed over, as after a desync.
+func (p *Parser) overBudget() {
+	p.stats.OverBudget++
+	p.drop()
+	p.st = stResync
+	p.lost = true
 }
 
 // headerDone parses a complete header block and sets up the body.
@@ -474,7 +515,7 @@ func (p *Parser) drop() {
 	p.framed = false
 	p.assumed = false
 	p.probing = false
-	p.hdr = p.hdr[:0]
+	p.letGo()
 }
 
 // desync gives up on the stream's framing; parsing resumes at a later chunk

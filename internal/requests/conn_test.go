@@ -373,3 +373,39 @@ func TestAllocations(t *testing.T) {
 		t.Errorf("%d exchanges, %.1f allocations each", n, allocs)
 	}
 }
+
+// A request whose header block is larger than one syscall's capture (a big
+// cookie or JWT in one write) is still an exchange, on the server and on
+// the client side; the next request on the connection is too.
+func TestHeaderLargerThanTheCapture(t *testing.T) {
+	const capture = 4096
+	big := "GET /big HTTP/1.1\r\nHost: x\r\nCookie: " + strings.Repeat("c", 4100) + "\r\n\r\n"
+	resp := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	next := "GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
+	for _, side := range []Side{Server, Client} {
+		t.Run(side.String(), func(t *testing.T) {
+			s := newScript(t, side)
+			send, answer := s.readN, s.write
+			if side == Client {
+				send, answer = s.writeN, s.read
+			}
+			send(big[:capture], len(big), 10, 11)
+			answer(resp, 20, 21)
+			send(next, len(next), 30, 31)
+			answer(resp, 40, 41)
+			start := func(enter, exit uint64) uint64 {
+				if side == Server {
+					return exit
+				}
+				return enter
+			}
+			s.check(
+				want{"GET", "/big", "x", 200, start(10, 11), 21, 0, 2},
+				want{"GET", "/next", "x", 200, start(30, 31), 41, 0, 2},
+			)
+			if s.got[0].Req.Complete {
+				t.Error("the cut request is reported complete")
+			}
+		})
+	}
+}

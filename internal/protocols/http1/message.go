@@ -120,6 +120,9 @@ type Stats struct {
 	Gaps uint64
 	// Unknown counts message starts that were not HTTP/1.
 	Unknown uint64
+	// Cut counts messages whose header block was only partly captured
+	// (larger than one syscall's capture), reported from the part seen.
+	Cut uint64
 	// OverBudget counts header blocks given up while partial because the
 	// parsers' shared Budget was spent (the rest of each message was
 	// passed over).

@@ -233,8 +233,16 @@ func (p *Parser) skip(n uint64, emit func(*Message)) {
 			}
 			n -= need
 			p.nextChunk()
+		case stHeader:
+			// The rest of the header block was not captured (a block
+			// larger than the capture of one syscall: a big cookie or
+			// token). What was seen is still a message, reported
+			// incomplete so that it pairs with its answer.
+			p.cutHeader()
+			p.desync(true, emit)
+			return
 		default:
-			// A start line, header, chunk-size line or trailer we cannot see.
+			// A start line, chunk-size line or trailer we cannot see.
 			p.desync(true, emit)
 			return
 		}
@@ -342,6 +350,38 @@ func (p *Parser) overBudget() {
 	p.drop()
 	p.st = stResync
 	p.lost = true
+}
+
+// cutHeader frames the message in progress from the part of its header
+// block that was captured, when that holds the whole start line: the
+// fields of its complete lines count, the body's length is unknown. The
+// caller then gives up the framing (desync), which emits the message
+// incomplete. A response takes its place in the order of answers, as a
+// whole one would.
+func (p *Parser) cutHeader() {
+	block := p.hdr
+	nl := bytes.IndexByte(block, '\n')
+	if nl < 0 || p.classify(block) == startNo || !parseStartLine(bytes.TrimSuffix(block[:nl], []byte{'\r'}), &p.msg) {
+		return
+	}
+	var f fields
+	parseFields(block[nl+1:bytes.LastIndexByte(block, '\n')+1], &p.msg, &f)
+	p.msg.HeaderBytes = uint64(len(block))
+	m := &p.msg
+	m.KeepAlive = keepAlive(m.Proto, &f)
+	if !p.request {
+		if m.Status < 200 && m.Status != 101 {
+			return // an interim response answers nothing
+		}
+		if p.lost {
+			p.expect.keepNewest()
+			p.lost = false
+		}
+		_, m.Answers = p.expect.pop()
+		p.assumed = m.Answers == 0
+	}
+	p.stats.Cut++
+	p.framed = true
 }
 
 // headerDone parses a complete header block and sets up the body.

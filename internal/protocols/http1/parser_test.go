@@ -131,8 +131,11 @@ func TestSendfileBody(t *testing.T) {
 	}
 }
 
-// A header block cut by the capture cannot be parsed: the parser desyncs,
-// ignores chunks that do not begin a message, and resyncs on one that does.
+// A header block cut by the capture (larger than one syscall's capture: a
+// big cookie or token) is still a message: reported incomplete from what
+// was seen, so that it pairs with its answer. The framing is lost with the
+// rest of the block: the parser ignores chunks that do not begin a message
+// and resyncs on one that does.
 func TestHeaderPastCaptureResyncs(t *testing.T) {
 	h := "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n"
 	next := "GET /b HTTP/1.1\r\n\r\n"
@@ -142,10 +145,23 @@ func TestHeaderPastCaptureResyncs(t *testing.T) {
 		{Pos: uint64(len(h)) + 3, Size: uint32(len(next)), Data: []byte(next), Enter: 5, Exit: 6},
 	}
 	got, stats := parse(true, nil, chunks, 0)
-	if len(got) != 1 || got[0].Target != "/b" || got[0].FirstExit != 6 {
+	if len(got) != 2 || got[0].Method != "POST" || got[0].Target != "/a" || got[0].Complete ||
+		got[1].Target != "/b" || got[1].FirstExit != 6 || !got[1].Complete {
 		t.Fatalf("messages %+v", got)
 	}
-	if stats != (Stats{Messages: 1, Desyncs: 1, Gaps: 1}) {
+	if stats != (Stats{Messages: 2, Incomplete: 1, Desyncs: 1, Gaps: 1, Cut: 1}) {
+		t.Errorf("stats %+v", stats)
+	}
+}
+
+// A cut header block without its whole start line is not a message.
+func TestHeaderCutInItsStartLine(t *testing.T) {
+	h := "GET /" + strings.Repeat("a", 100) + " HTTP/1.1\r\n\r\n"
+	got, stats := parse(true, nil, []Chunk{{Pos: 0, Size: uint32(len(h)), Data: []byte(h[:50]), Enter: 1, Exit: 2}}, 0)
+	if len(got) != 0 {
+		t.Fatalf("messages %+v", got)
+	}
+	if stats != (Stats{Desyncs: 1, Gaps: 1}) {
 		t.Errorf("stats %+v", stats)
 	}
 }

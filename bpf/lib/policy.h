@@ -401,16 +401,39 @@ static __always_inline __u64 policy_params(__u64 cand, __u64 arg)
 	return c.cand;
 }
 
+#define PF_KTHREAD 0x00200000 /* include/linux/sched.h */
+
+/*
+ * enforce_exempt says whether the current process is one no rule may kill
+ * or deny, whatever it matches: vigil itself (self_tgid; killing it would
+ * end all protection, and a rule naming only a destination matches its own
+ * connects), the node's init (tgid 1 in the initial pid namespace, whose
+ * death panics the kernel; a container's init has another tgid there), and
+ * kernel threads (their sockets, such as NFS's, pass the cgroup connect
+ * hooks too; they cannot be killed). Their events are still reported, and
+ * the alerts say `alert`: what was done.
+ */
+static __always_inline bool enforce_exempt(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_struct *task;
+
+	if (tgid <= 1 || tgid == self_tgid)
+		return true;
+	task = (struct task_struct *)bpf_get_current_task();
+	return BPF_CORE_READ(task, flags) & PF_KTHREAD;
+}
+
 /*
  * policy_enforce kills the current process when a matched rule says so.
  * The signal is delivered before the syscall returns to user space: the
  * triggering syscall itself completes, but the process never runs another
  * instruction of its own (it never uses the file it opened, never executes
- * a byte of the binary it exec'ed).
+ * a byte of the binary it exec'ed). An exempt process is not killed.
  */
 static __always_inline void policy_enforce(__u64 matched, __u8 *flags)
 {
-	if (matched & pol_kill) {
+	if ((matched & pol_kill) && !enforce_exempt()) {
 		bpf_send_signal(SIGKILL);
 		*flags |= SEC_KILLED;
 	}

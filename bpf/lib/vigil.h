@@ -79,8 +79,13 @@ const struct endpoint *_unused_endpoint __attribute__((unused));
  * The vigil process's own activity is dropped in the kernel: userspace
  * sets filter_tgid at load (bpfrt.SensorSpec.ExcludeSelf) for every sensor
  * whose object has it; 0 keeps everything (tests watch their own children).
+ * self_tgid is always vigil, whether its activity is dropped or not: no
+ * rule kills or denies it (policy.h, enforce_exempt). Both are its tgid as
+ * bpf_get_current_pid_tgid() gives it, in the initial pid namespace
+ * (bpfrt.SelfTGID): in a container, getpid() is another number.
  */
 volatile const __u32 filter_tgid = 0;
+volatile const __u32 self_tgid = 0;
 
 static __always_inline bool skip_self(__u64 pid_tgid)
 {

@@ -126,6 +126,12 @@ type Agent struct {
 	cgroup2 string
 	table   *proc.Table
 	self    *selfmetrics.Set
+	// selfTGID is the agent's process as the kernel knows it
+	// (bpfrt.SelfTGID), given to every sensor; nodeProc says whether
+	// /proc numbers processes as the kernel does (it is the node's, not
+	// a pid namespace's), so that what it says may go into kernel maps.
+	selfTGID uint32
+	nodeProc bool
 
 	// The kernel side: the rings records arrive through, and every
 	// sensor, in the order they were started. The sensors of one ring
@@ -198,6 +204,12 @@ func (a *Agent) start() error {
 		a.log.Warn("no cgroup v2 mount found; cgroup ids of seeded processes stay unknown", "error", err)
 	}
 	a.cgroup2 = cg2
+	// In a container os.Getpid() is a pid of the container's namespace,
+	// which names another process of the node in the kernel.
+	if a.selfTGID, err = bpfrt.SelfTGID(); err != nil {
+		return err
+	}
+	a.nodeProc = a.procIsNodes()
 	a.table = proc.NewTable(proc.TableOptions{Cgroup2Root: cg2})
 	a.table.Register(a.self)
 
@@ -221,13 +233,15 @@ func (a *Agent) start() error {
 	}
 	// Attach first, seed second: a process that starts in between is then
 	// seen by both, never by neither.
-	a.process, err = process.New(process.Options{ExcludeSelf: a.opts.ExcludeSelf, Ring: lifecycle, Policy: a.policy})
+	a.process, err = process.New(process.Options{ExcludeSelf: a.opts.ExcludeSelf, Self: a.selfTGID, Ring: lifecycle, Policy: a.policy})
 	if err != nil {
 		return err
 	}
 	a.started(a.process.Sensor)
-	if err := a.table.Seed(); err != nil {
-		a.log.Warn("seeding the process table from /proc was incomplete", "error", err)
+	if a.nodeProc {
+		if err := a.table.Seed(); err != nil {
+			a.log.Warn("seeding the process table from /proc was incomplete", "error", err)
+		}
 	}
 	if a.policy != nil {
 		if err := a.startSecurity(lifecycle); err != nil {
@@ -244,13 +258,17 @@ func (a *Agent) start() error {
 			sel, _ = selector.New(selector.Rules{}, selector.Rules{}) // cannot fail
 		}
 		o := h.Sensor
-		o.ExcludeSelf, o.Ring, o.Syscalls, o.SelectOnly = a.opts.ExcludeSelf, ring, a.syscalls, sel.SelectOnly()
+		o.ExcludeSelf, o.Self, o.Ring, o.Syscalls, o.SelectOnly = a.opts.ExcludeSelf, a.selfTGID, ring, a.syscalls, sel.SelectOnly()
 		if a.sock, err = sockdata.New(o); err != nil {
 			return err
 		}
 		a.started(a.sock.Sensor)
 		a.sock.Register(a.self)
-		if a.sel, err = startSelection(a.sock, sel, a.table, a.cgroup2, a.opts.ExcludeSelf, a.log); err != nil {
+		var self uint32 // the agent's pid in /proc, where connections are seeded from
+		if a.opts.ExcludeSelf {
+			self = a.selfTGID
+		}
+		if a.sel, err = startSelection(a.sock, sel, a.table, a.cgroup2, self, a.nodeProc, a.log); err != nil {
 			return err
 		}
 	}
@@ -268,6 +286,27 @@ func (a *Agent) ring(name string, o RingOptions) (*bpfrt.Ring, error) {
 	return r, nil
 }
 
+// procIsNodes reports whether /proc is the node's: whether it numbers
+// this process as the kernel does. A /proc mounted in a pid namespace of
+// vigil's own numbers processes otherwise, so its pids must not go into
+// kernel maps, where another process of the node has that number (a rule
+// standing seeded under it could have that process killed): nothing is
+// seeded from it then, and the user is told.
+func (a *Agent) procIsNodes() bool {
+	pid, err := proc.SelfPID("")
+	if err != nil {
+		a.log.Warn("no /proc: processes and connections that exist before vigil starts are not seeded", "error", err)
+		return false
+	}
+	if pid != a.selfTGID {
+		a.log.Warn("/proc is a pid namespace's, not the node's: processes and connections that exist before vigil starts are not seeded, "+
+			"and events of processes vigil has not seen exec are not enriched from it; run vigil in the host's pid namespace "+
+			"(Kubernetes: hostPID: true; docker: --pid=host)", "pid_in_proc", pid, "pid_in_kernel", a.selfTGID)
+		return false
+	}
+	return true
+}
+
 // started notes a running sensor: it is detached and closed with the agent.
 func (a *Agent) started(s *bpfrt.Sensor) {
 	a.sensors = append(a.sensors, s)
@@ -280,7 +319,7 @@ func (a *Agent) started(s *bpfrt.Sensor) {
 // startSecurity starts the sensors the policy needs, writing into ring,
 // and records the rules' view of the processes that ran before them.
 func (a *Agent) startSecurity(ring *bpfrt.Ring) error {
-	opts := bpfpolicy.SensorOptions{ExcludeSelf: a.opts.ExcludeSelf, Policy: a.policy, Ring: ring, Syscalls: a.syscalls, Cgroup2: a.cgroup2}
+	opts := bpfpolicy.SensorOptions{ExcludeSelf: a.opts.ExcludeSelf, Self: a.selfTGID, Policy: a.policy, Ring: ring, Syscalls: a.syscalls, Cgroup2: a.cgroup2}
 	for _, s := range []struct {
 		into **bpfrt.Sensor
 		spec func(bpfpolicy.SensorOptions) (bpfrt.SensorSpec, bool, error)
@@ -303,6 +342,9 @@ func (a *Agent) startSecurity(ring *bpfrt.Ring) error {
 	}
 	// Processes that started before the sensors: their standing with the
 	// rules, as their exec would have decided it.
+	if !a.nodeProc {
+		return nil // the table holds nothing from /proc (procIsNodes)
+	}
 	var seeds []bpfpolicy.Seed
 	for _, p := range a.table.Processes() {
 		parent, ok := a.table.Lookup(p.PPID)

@@ -54,9 +54,10 @@ type httpSelection struct {
 
 // startSelection marks the processes and ports the selector names, then
 // seeds the sensor with the connections open before it attached, of the
-// processes and ports it wants. It returns nil when the selector has no
-// process rules: then nothing needs following.
-func startSelection(sock *sockdata.Sensor, sel *selector.Selector, table *proc.Table, cgroup2 string, excludeSelf bool, log *slog.Logger) (*httpSelection, error) {
+// processes and ports it wants, except self's (0: none is left out), when
+// seed (/proc is the node's, so its pids are the kernel's). It returns nil
+// when the selector has no process rules: then nothing needs following.
+func startSelection(sock *sockdata.Sensor, sel *selector.Selector, table *proc.Table, cgroup2 string, self uint32, seed bool, log *slog.Logger) (*httpSelection, error) {
 	ports := sel.Ports()
 	for port, bits := range ports {
 		if err := sock.SetPort(port, uint8(bits)); err != nil {
@@ -71,9 +72,11 @@ func startSelection(sock *sockdata.Sensor, sel *selector.Selector, table *proc.T
 			marks[p.PID] = s.mark(&p)
 		}
 	}
-	self := uint32(os.Getpid())
-	n, err := sock.Seed("/proc", func(pid uint32, port uint16) bool {
-		return !(excludeSelf && pid == self) && sel.Wanted(marks[pid], ports[port])
+	if !seed {
+		return s, nil
+	}
+	n, err := sock.Seed(proc.DefaultProcRoot, func(pid uint32, port uint16) bool {
+		return (self == 0 || pid != self) && sel.Wanted(marks[pid], ports[port])
 	})
 	if err != nil {
 		log.Warn("seeding existing connections was incomplete", "error", err)

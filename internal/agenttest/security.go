@@ -55,6 +55,19 @@ type Security struct {
 // the sentinel rule, and every event of the emitAll kinds.
 func StartSecurity(t *testing.T, rules string, emitAll ...event.Kind) *Security {
 	t.Helper()
+	return startSecurity(t, true, rules, emitAll)
+}
+
+// StartSecurityWatchingSelf is StartSecurity with the agent's own process
+// watched (ExcludeSelf false): the test process, which is the agent, has
+// its events judged by the rules too.
+func StartSecurityWatchingSelf(t *testing.T, rules string, emitAll ...event.Kind) *Security {
+	t.Helper()
+	return startSecurity(t, false, rules, emitAll)
+}
+
+func startSecurity(t *testing.T, excludeSelf bool, rules string, emitAll []event.Kind) *Security {
+	t.Helper()
 	bpftest.Require(t)
 	dir := TestDir(t)
 	s := &Security{T: t, Dir: dir, sentinel: filepath.Join(dir, "sentinel")}
@@ -62,7 +75,7 @@ func StartSecurity(t *testing.T, rules string, emitAll ...event.Kind) *Security 
 	rules = strings.ReplaceAll(rules, "DIR", dir)
 	prog := CompileRules(t, "rules:\n"+rules+fmt.Sprintf(sentinelRule, s.sentinel))
 	s.Rec, s.Agent = RunAgent(t, agent.Options{
-		ExcludeSelf: true,
+		ExcludeSelf: excludeSelf,
 		Security:    &agent.SecurityOptions{Program: prog, EmitAll: emitAll},
 	})
 	return s
@@ -191,6 +204,22 @@ func Python3(t *testing.T) string {
 		bpftest.SkipOrFail(t, "Debian's python3 is not installed (scripts/setup.sh installs it)")
 	}
 	return py
+}
+
+// Connect makes a child python3 connect to port on 127.0.0.1 and returns
+// what it says: "ok", or "errno N".
+func Connect(t *testing.T, port int) string {
+	t.Helper()
+	out, _ := exec.Command(Python3(t), "-c", fmt.Sprintf(`
+import socket
+s = socket.socket()
+try:
+    s.connect(("127.0.0.1", %d))
+    print("ok")
+except OSError as e:
+    print("errno", e.errno)
+`, port)).CombinedOutput()
+	return strings.TrimSpace(string(out))
 }
 
 // PathIs matches file events of the path p.

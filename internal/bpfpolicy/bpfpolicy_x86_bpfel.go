@@ -144,6 +144,7 @@ const (
 	bpfpolicyVarPolTargetAny       = "pol_target_any"
 	bpfpolicyVarPolTargetWild      = "pol_target_wild"
 	bpfpolicyVarPolWithParams      = "pol_with_params"
+	bpfpolicyVarSelfTgid           = "self_tgid"
 	bpfpolicyVarWakeupBytes        = "wakeup_bytes"
 )
 
@@ -238,6 +239,7 @@ type bpfpolicyVariableSpecs struct {
 	PolTargetAny       *ebpf.VariableSpec `ebpf:"pol_target_any"`
 	PolTargetWild      *ebpf.VariableSpec `ebpf:"pol_target_wild"`
 	PolWithParams      *ebpf.VariableSpec `ebpf:"pol_with_params"`
+	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -319,6 +321,7 @@ type bpfpolicyVariables struct {
 	PolTargetAny       *ebpf.Variable `ebpf:"pol_target_any"`
 	PolTargetWild      *ebpf.Variable `ebpf:"pol_target_wild"`
 	PolWithParams      *ebpf.Variable `ebpf:"pol_with_params"`
+	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

@@ -22,6 +22,9 @@ type Verdict struct {
 type SensorOptions struct {
 	// ExcludeSelf drops events of the calling process in the kernel.
 	ExcludeSelf bool
+	// Self is this process as the kernel knows it (bpfrt.SelfTGID), which
+	// no rule kills or denies; 0: the sensor asks the kernel.
+	Self uint32
 	// Policy says which events the kernel lets through and enforces.
 	Policy *Kernel
 	// Ring is the process sensor's ring: a security event then arrives
@@ -62,6 +65,7 @@ func (o SensorOptions) Spec(name string, kinds []event.Kind, extra []bpfrt.Hook,
 		Ring:        o.Ring,
 		Records:     []bpfrt.RecordType{rt},
 		ExcludeSelf: o.ExcludeSelf,
+		Self:        o.Self,
 		Syscalls:    o.Syscalls,
 	}, true, nil
 }

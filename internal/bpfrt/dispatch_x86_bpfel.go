@@ -61,6 +61,7 @@ const (
 	dispatchVarUnusedRecordHeader = "_unused_record_header"
 	dispatchVarUnusedRecordType   = "_unused_record_type"
 	dispatchVarFilterTgid         = "filter_tgid"
+	dispatchVarSelfTgid           = "self_tgid"
 	dispatchVarWakeupBytes        = "wakeup_bytes"
 )
 
@@ -126,6 +127,7 @@ type dispatchVariableSpecs struct {
 	UnusedRecordHeader *ebpf.VariableSpec `ebpf:"_unused_record_header"`
 	UnusedRecordType   *ebpf.VariableSpec `ebpf:"_unused_record_type"`
 	FilterTgid         *ebpf.VariableSpec `ebpf:"filter_tgid"`
+	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -170,6 +172,7 @@ type dispatchVariables struct {
 	UnusedRecordHeader *ebpf.Variable `ebpf:"_unused_record_header"`
 	UnusedRecordType   *ebpf.Variable `ebpf:"_unused_record_type"`
 	FilterTgid         *ebpf.Variable `ebpf:"filter_tgid"`
+	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

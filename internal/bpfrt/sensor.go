@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 
 	"github.com/cilium/ebpf"
@@ -18,9 +17,9 @@ import (
 // gets into the kernel.
 //
 // The collection must have a ring buffer map "events" (replaced by Ring's)
-// and a per-CPU lost counter map "lost"; a `filter_tgid` constant, when it
-// has one, is set from ExcludeSelf (bpf/lib/vigil.h), and `wakeup_bytes`
-// from the ring's size.
+// and a per-CPU lost counter map "lost"; its `self_tgid` constant, when it
+// has one, is set to Self and its `filter_tgid` to Self when ExcludeSelf
+// (bpf/lib/vigil.h), and `wakeup_bytes` from the ring's size.
 type SensorSpec struct {
 	Name string // `source` label and error prefix
 	Spec *ebpf.CollectionSpec
@@ -38,6 +37,11 @@ type SensorSpec struct {
 	Records []RecordType
 	// ExcludeSelf drops this process's own activity in the kernel.
 	ExcludeSelf bool
+	// Self is this process as the kernel knows it (SelfTGID), which no
+	// rule ever kills or denies, whether or not ExcludeSelf. 0: StartSensor
+	// asks the kernel, once per sensor; an agent asks once and hands it
+	// to all of its sensors.
+	Self uint32
 	// Syscalls is the dispatcher SyscallExit hooks go through; their
 	// programs' objects also get its stage arrays (to chain into). Sensors
 	// of one agent share one. Nil: the sensor loads its own, closed with it.
@@ -90,8 +94,19 @@ func StartSensor(s SensorSpec) (*Sensor, error) {
 	if _, ok := s.Spec.Variables["wakeup_bytes"]; ok {
 		opts.Constants["wakeup_bytes"] = WakeupBytes(s.Ring.Size())
 	}
-	if _, ok := s.Spec.Variables["filter_tgid"]; ok {
-		opts.Constants["filter_tgid"] = SelfFilter(s.ExcludeSelf)
+	_, filter := s.Spec.Variables["filter_tgid"]
+	_, guard := s.Spec.Variables["self_tgid"]
+	if (filter || guard) && s.Self == 0 {
+		var err error
+		if s.Self, err = SelfTGID(); err != nil {
+			return nil, fmt.Errorf("%s sensor: %w", s.Name, err)
+		}
+	}
+	if filter {
+		opts.Constants["filter_tgid"] = SelfFilter(s.Self, s.ExcludeSelf)
+	}
+	if guard {
+		opts.Constants["self_tgid"] = s.Self
 	}
 	if len(opts.Programs) == 0 {
 		for _, h := range s.Hooks {
@@ -157,11 +172,12 @@ func (s *Sensor) Close() error {
 	return errors.Join(err, s.ownSys.Close())
 }
 
-// SelfFilter is the value of a sensor's `filter_tgid` constant: this
-// process's id when its own activity is to be dropped in the kernel, else 0.
-func SelfFilter(exclude bool) uint32 {
+// SelfFilter is the value of a sensor's `filter_tgid` constant: self (the
+// process's SelfTGID) when its own activity is to be dropped in the
+// kernel, else 0.
+func SelfFilter(self uint32, exclude bool) uint32 {
 	if exclude {
-		return uint32(os.Getpid())
+		return self
 	}
 	return 0
 }

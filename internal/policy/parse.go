@@ -55,6 +55,8 @@ type ruleYAML struct {
 	Match       Match    `yaml:"match"`
 	Condition   string   `yaml:"condition"`
 	Action      string   `yaml:"action"`
+
+	AllowBroadEnforcement bool `yaml:"allow_broad_enforcement"`
 }
 
 // Parse reads one rule file. known are the lists defined by the files
@@ -241,7 +243,7 @@ func buildRule(c *errs, ry *ruleYAML, file string, line int, lists map[string][]
 	fail := c.rule(name, line)
 	r := &Rule{
 		Name: name, Description: ry.Description, Severity: ry.Severity,
-		Match: ry.Match, Condition: ry.Condition, Action: ry.Action,
+		Match: ry.Match, Condition: ry.Condition, Action: ry.Action, AllowBroadEnforcement: ry.AllowBroadEnforcement,
 		Source: file, Line: line, Enabled: ry.Enabled == nil || *ry.Enabled,
 	}
 	if r.Action == "" {

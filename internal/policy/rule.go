@@ -26,6 +26,9 @@ type Rule struct {
 	Match       Match        `json:"match"`
 	Condition   string       `json:"condition,omitempty"`
 	Action      string       `json:"action"`
+	// AllowBroadEnforcement lets a kill or deny rule whose match does not
+	// narrow (broad.go) load: the user says they mean every process.
+	AllowBroadEnforcement bool `json:"allow_broad_enforcement,omitempty"`
 	// Source is the file the rule was read from (Builtin for the
 	// built-in rules), and Line its line there.
 	Source string `json:"source"`

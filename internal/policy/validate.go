@@ -104,6 +104,11 @@ func checkRule(r *Rule, env *cel.Env, fail failFunc) *compiledRule {
 		m.Target.userspace() || m.Args != nil || m.FSType != nil || r.Condition != ""
 	if r.Action == event.ActionKill || r.Action == event.ActionDeny {
 		checkKernelOnly(bad, r)
+		if why := broadReason(m); why != "" && !r.AllowBroadEnforcement {
+			bad("action", "%s is too broad: it would act on the %s events of every process (%s); "+
+				"say which processes (exe, parent_exe) or objects (path, name, target, destination) it is for, "+
+				"or set allow_broad_enforcement: true on the rule to enforce it anyway", r.Action, kindNames(r.Events), why)
+		}
 	}
 	if r.Action == event.ActionDeny && (len(r.Events) != 1 || r.Events[0] != event.KindConnect) {
 		bad("action", "deny is only for events: [connect] (the cgroup connect hooks refuse with EPERM)")
@@ -131,6 +136,18 @@ func checkRule(r *Rule, env *cel.Env, fail failFunc) *compiledRule {
 
 func severities() []string {
 	return []string{event.SeverityInfo, event.SeverityLow, event.SeverityMedium, event.SeverityHigh, event.SeverityCritical}
+}
+
+// kindNames is "exec", "open and unlink", "open, unlink and rename".
+func kindNames(ks []event.Kind) string {
+	var s []string
+	for _, k := range ks {
+		s = append(s, string(k))
+	}
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
 
 func kindList() string {

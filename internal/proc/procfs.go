@@ -374,3 +374,22 @@ func truncate(b []byte) []byte {
 	}
 	return b
 }
+
+// SelfPID is this process's pid as the procfs at procRoot numbers it ("" means
+// DefaultProcRoot): "self" there resolves in the pid namespace of that
+// mount, which is the namespace of every pid read from it. It equals the
+// kernel's pid (bpfrt.SelfTGID) only when that procfs is the node's.
+func SelfPID(procRoot string) (uint32, error) {
+	if procRoot == "" {
+		procRoot = DefaultProcRoot
+	}
+	target, err := os.Readlink(filepath.Join(procRoot, "self"))
+	if err != nil {
+		return 0, fmt.Errorf("read this process's pid from %s: %w", procRoot, err)
+	}
+	pid, err := strconv.ParseUint(target, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("read this process's pid from %s: %q is not a pid", procRoot, target)
+	}
+	return uint32(pid), nil
+}

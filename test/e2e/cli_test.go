@@ -54,8 +54,11 @@ func TestMain(m *testing.M) {
 
 // vigilProc is a running vigil command.
 type vigilProc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
+	t   *testing.T
+	cmd *exec.Cmd
+	// vigil is the vigil process: cmd's, or the child of the command
+	// cmd runs it under (startVigilUnder).
+	vigil  *os.Process
 	stdout *bufio.Scanner // lines of stdoutR
 	// stdoutR is the read end of vigil's stdout: what vigil wrote can be
 	// read after it exited.
@@ -131,8 +134,18 @@ func startVigil(t *testing.T, readyLine string, args ...string) *vigilProc {
 // and waits for readyLine on its stderr.
 func startVigilEnv(t *testing.T, env []string, readyLine string, args ...string) *vigilProc {
 	t.Helper()
+	return startVigilUnder(t, nil, env, readyLine, args...)
+}
+
+// startVigilUnder is startVigilEnv with vigil run by the command wrap
+// (nil: none), as in `unshare --pid --fork vigil ...`, which must run vigil
+// as its only child.
+func startVigilUnder(t *testing.T, wrap []string, env []string, readyLine string, args ...string) *vigilProc {
+	t.Helper()
 	bpftest.Require(t)
-	cmd := exec.Command(vigilBin, args...)
+	argv := append(slices.Clone(wrap), vigilBin)
+	argv = append(argv, args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	// Pipes of the test's own, not exec's StdoutPipe and StderrPipe,
 	// which Wait closes: what vigil wrote stays readable after it exited.
@@ -152,7 +165,7 @@ func startVigilEnv(t *testing.T, env []string, readyLine string, args ...string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &vigilProc{t: t, cmd: cmd, stdout: bufio.NewScanner(out), stdoutR: out, stderr: &lineLog{added: make(chan struct{}, 1)}}
+	v := &vigilProc{t: t, cmd: cmd, vigil: cmd.Process, stdout: bufio.NewScanner(out), stdoutR: out, stderr: &lineLog{added: make(chan struct{}, 1)}}
 	v.stdout.Buffer(make([]byte, 1<<20), 1<<20)
 	go v.stderr.collect(errPipe)
 	t.Cleanup(func() {
@@ -165,7 +178,10 @@ func startVigilEnv(t *testing.T, env []string, readyLine string, args ...string)
 	for {
 		all, closed := v.stderr.lines()
 		if slices.ContainsFunc(all, func(l string) bool { return strings.Contains(l, readyLine) }) {
-			v.progs = programsOf(t, cmd.Process.Pid)
+			if wrap != nil {
+				v.vigil = onlyChild(t, cmd.Process.Pid)
+			}
+			v.progs = programsOf(t, v.vigil.Pid)
 			if len(v.progs) == 0 {
 				t.Fatalf("vigil is ready but holds no BPF program")
 			}
@@ -205,7 +221,7 @@ func (v *vigilProc) stop() {
 	t := v.t
 	t.Helper()
 	start := time.Now()
-	if err := v.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := v.vigil.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -218,7 +234,7 @@ func (v *vigilProc) stop() {
 	case <-time.After(2 * time.Second):
 		// SIGQUIT makes the Go runtime print every goroutine's stack:
 		// what the shutdown is waiting for.
-		v.cmd.Process.Signal(syscall.SIGQUIT)
+		v.vigil.Signal(syscall.SIGQUIT)
 		select {
 		case <-done:
 		case <-time.After(2 * time.Second):
@@ -244,6 +260,28 @@ func (v *vigilProc) stop() {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+}
+
+// onlyChild is the one child of process pid.
+func onlyChild(t *testing.T, pid int) *os.Process {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 1 {
+		t.Fatalf("process %d has children %q, want one", pid, f)
+	}
+	child, err := strconv.Atoi(f[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := os.FindProcess(child)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // stuckSummary keeps vigil's log lines and, of the goroutine dump SIGQUIT

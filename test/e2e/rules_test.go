@@ -29,6 +29,7 @@ type alertLine struct {
 	Action  string `json:"action"`
 	Process struct {
 		PID  uint32   `json:"pid"`
+		Comm string   `json:"comm"`
 		Exe  string   `json:"exe"`
 		Args []string `json:"args"`
 	} `json:"process"`

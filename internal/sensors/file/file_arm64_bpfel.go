@@ -198,6 +198,7 @@ const (
 	fileVarPolTargetAny       = "pol_target_any"
 	fileVarPolTargetWild      = "pol_target_wild"
 	fileVarPolWithParams      = "pol_with_params"
+	fileVarSelfTgid           = "self_tgid"
 	fileVarWakeupBytes        = "wakeup_bytes"
 )
 
@@ -322,6 +323,7 @@ type fileVariableSpecs struct {
 	PolTargetAny       *ebpf.VariableSpec `ebpf:"pol_target_any"`
 	PolTargetWild      *ebpf.VariableSpec `ebpf:"pol_target_wild"`
 	PolWithParams      *ebpf.VariableSpec `ebpf:"pol_with_params"`
+	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -415,6 +417,7 @@ type fileVariables struct {
 	PolTargetAny       *ebpf.Variable `ebpf:"pol_target_any"`
 	PolTargetWild      *ebpf.Variable `ebpf:"pol_target_wild"`
 	PolWithParams      *ebpf.Variable `ebpf:"pol_with_params"`
+	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

@@ -211,8 +211,9 @@ static __always_inline int addr_call(__u8 kind, long ret)
 	cand = candidates(kind, pid_tgid, &sf);
 	/* Deny rules are decided, and reported, by the cgroup hooks; those
 	 * the kernel could not decide for this process are left to userspace
-	 * like any other (the hook let the connect through). */
-	if (kind == PK_CONNECT)
+	 * like any other (the hook let the connect through), and so are all
+	 * of an exempt process's (the hook let it through too). */
+	if (kind == PK_CONNECT && (cand & pol_deny) && !enforce_exempt())
 		cand &= ~pol_deny | policy_undecided(sf);
 	if (!cand && !all)
 		return 0;
@@ -413,9 +414,12 @@ int exit_dup(void *ctx) { return dup_event(EXIT_RET(ctx)); }
  * deny decides a connect (or an unconnected UDP send) against the deny
  * rules. These hooks run in every process of the cgroup tree, so what no
  * deny rule can want leaves at the first test. A denied call fails with
- * EPERM, and is reported as a connect event with SEC_DENIED.
+ * EPERM, and is reported as a connect event with SEC_DENIED. A process no
+ * rule may deny (enforce_exempt) is let through: its connect is reported at
+ * the syscall's exit, with its result; its send here, with result 0, as no
+ * exit of a send is hooked.
  */
-static __always_inline int deny(struct bpf_sock_addr *ctx, __u16 family, const __u8 *addr)
+static __always_inline int deny(struct bpf_sock_addr *ctx, __u16 family, const __u8 *addr, bool send)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u16 port = bpf_ntohs(ctx->user_port);
@@ -435,9 +439,14 @@ static __always_inline int deny(struct bpf_sock_addr *ctx, __u16 family, const _
 	cand = dest_dims(cand, family, addr, port);
 	if (!cand)
 		return 1;
+	if (enforce_exempt()) {
+		if (!send)
+			return 1;
+		sf &= ~SEC_DENIED;
+	}
 	r = new_record(PK_CONNECT, sf, cand);
 	if (r) {
-		r->ret = -1; /* EPERM */
+		r->ret = sf & SEC_DENIED ? -1 : 0; /* EPERM */
 		r->family = family;
 		r->type = ctx->type;
 		r->protocol = ctx->protocol;
@@ -446,17 +455,17 @@ static __always_inline int deny(struct bpf_sock_addr *ctx, __u16 family, const _
 		r->nflags = NET_PEER;
 		emit(r);
 	}
-	return 0;
+	return !(sf & SEC_DENIED);
 }
 
-static __always_inline int deny4(struct bpf_sock_addr *ctx)
+static __always_inline int deny4(struct bpf_sock_addr *ctx, bool send)
 {
 	__u32 ip = ctx->user_ip4;
 
-	return deny(ctx, AF_INET, (const __u8 *)&ip);
+	return deny(ctx, AF_INET, (const __u8 *)&ip, send);
 }
 
-static __always_inline int deny6(struct bpf_sock_addr *ctx)
+static __always_inline int deny6(struct bpf_sock_addr *ctx, bool send)
 {
 	__u32 ip[4];
 
@@ -464,14 +473,14 @@ static __always_inline int deny6(struct bpf_sock_addr *ctx)
 	ip[1] = ctx->user_ip6[1];
 	ip[2] = ctx->user_ip6[2];
 	ip[3] = ctx->user_ip6[3];
-	return deny(ctx, AF_INET6, (const __u8 *)ip);
+	return deny(ctx, AF_INET6, (const __u8 *)ip, send);
 }
 
 SEC("cgroup/connect4")
-int deny_connect4(struct bpf_sock_addr *ctx) { return deny4(ctx); }
+int deny_connect4(struct bpf_sock_addr *ctx) { return deny4(ctx, false); }
 SEC("cgroup/connect6")
-int deny_connect6(struct bpf_sock_addr *ctx) { return deny6(ctx); }
+int deny_connect6(struct bpf_sock_addr *ctx) { return deny6(ctx, false); }
 SEC("cgroup/sendmsg4")
-int deny_sendmsg4(struct bpf_sock_addr *ctx) { return deny4(ctx); }
+int deny_sendmsg4(struct bpf_sock_addr *ctx) { return deny4(ctx, true); }
 SEC("cgroup/sendmsg6")
-int deny_sendmsg6(struct bpf_sock_addr *ctx) { return deny6(ctx); }
+int deny_sendmsg6(struct bpf_sock_addr *ctx) { return deny6(ctx, true); }

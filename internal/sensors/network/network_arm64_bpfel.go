@@ -171,6 +171,7 @@ const (
 	networkVarPolTargetAny       = "pol_target_any"
 	networkVarPolTargetWild      = "pol_target_wild"
 	networkVarPolWithParams      = "pol_with_params"
+	networkVarSelfTgid           = "self_tgid"
 	networkVarWakeupBytes        = "wakeup_bytes"
 )
 
@@ -283,6 +284,7 @@ type networkVariableSpecs struct {
 	PolTargetAny       *ebpf.VariableSpec `ebpf:"pol_target_any"`
 	PolTargetWild      *ebpf.VariableSpec `ebpf:"pol_target_wild"`
 	PolWithParams      *ebpf.VariableSpec `ebpf:"pol_with_params"`
+	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -372,6 +374,7 @@ type networkVariables struct {
 	PolTargetAny       *ebpf.Variable `ebpf:"pol_target_any"`
 	PolTargetWild      *ebpf.Variable `ebpf:"pol_target_wild"`
 	PolWithParams      *ebpf.Variable `ebpf:"pol_with_params"`
+	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

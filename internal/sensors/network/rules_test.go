@@ -6,8 +6,6 @@ package network_test
 import (
 	"fmt"
 	"net"
-	"os/exec"
-	"strings"
 	"syscall"
 	"testing"
 
@@ -31,22 +29,10 @@ func TestDenyConnectFailsWithEPERM(t *testing.T) {
       destination: {cidr: [127.0.0.0/8], ports: [%d]}
     action: deny
 `, denied))
-	connect := func(port int) string {
-		out, _ := exec.Command("python3", "-c", fmt.Sprintf(`
-import socket
-s = socket.socket()
-try:
-    s.connect(("127.0.0.1", %d))
-    print("ok")
-except OSError as e:
-    print("errno", e.errno)
-`, port)).CombinedOutput()
-		return strings.TrimSpace(string(out))
-	}
-	if got := connect(denied); got != fmt.Sprintf("errno %d", syscall.EPERM) {
+	if got := agenttest.Connect(t, denied); got != fmt.Sprintf("errno %d", syscall.EPERM) {
 		t.Errorf("connect to the denied port: %q, want errno %d (EPERM)", got, syscall.EPERM)
 	}
-	if got := connect(allowed); got != "ok" {
+	if got := agenttest.Connect(t, allowed); got != "ok" {
 		t.Errorf("connect to another port: %q, want ok", got)
 	}
 	a := s.AlertFor("no-port", func(e *event.Event) bool {

@@ -187,6 +187,7 @@ const (
 	privilegeVarPolTargetAny       = "pol_target_any"
 	privilegeVarPolTargetWild      = "pol_target_wild"
 	privilegeVarPolWithParams      = "pol_with_params"
+	privilegeVarSelfTgid           = "self_tgid"
 	privilegeVarWakeupBytes        = "wakeup_bytes"
 )
 
@@ -301,6 +302,7 @@ type privilegeVariableSpecs struct {
 	PolTargetAny       *ebpf.VariableSpec `ebpf:"pol_target_any"`
 	PolTargetWild      *ebpf.VariableSpec `ebpf:"pol_target_wild"`
 	PolWithParams      *ebpf.VariableSpec `ebpf:"pol_with_params"`
+	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -392,6 +394,7 @@ type privilegeVariables struct {
 	PolTargetAny       *ebpf.Variable `ebpf:"pol_target_any"`
 	PolTargetWild      *ebpf.Variable `ebpf:"pol_target_wild"`
 	PolWithParams      *ebpf.Variable `ebpf:"pol_with_params"`
+	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

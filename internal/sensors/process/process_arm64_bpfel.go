@@ -214,6 +214,7 @@ const (
 	processVarPolTargetAny       = "pol_target_any"
 	processVarPolTargetWild      = "pol_target_wild"
 	processVarPolWithParams      = "pol_with_params"
+	processVarSelfTgid           = "self_tgid"
 	processVarWakeupBytes        = "wakeup_bytes"
 )
 
@@ -321,6 +322,7 @@ type processVariableSpecs struct {
 	PolTargetAny       *ebpf.VariableSpec `ebpf:"pol_target_any"`
 	PolTargetWild      *ebpf.VariableSpec `ebpf:"pol_target_wild"`
 	PolWithParams      *ebpf.VariableSpec `ebpf:"pol_with_params"`
+	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -417,6 +419,7 @@ type processVariables struct {
 	PolTargetAny       *ebpf.Variable `ebpf:"pol_target_any"`
 	PolTargetWild      *ebpf.Variable `ebpf:"pol_target_wild"`
 	PolWithParams      *ebpf.Variable `ebpf:"pol_with_params"`
+	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

@@ -16,6 +16,9 @@ const Source = "process"
 type Options struct {
 	// ExcludeSelf drops events of the calling process in the kernel.
 	ExcludeSelf bool
+	// Self is this process as the kernel knows it (bpfrt.SelfTGID); 0:
+	// the sensor asks the kernel.
+	Self uint32
 	// Ring is where the sensor writes its records.
 	Ring *bpfrt.Ring
 	// Policy is the rule policy: exec decides each process's standing with
@@ -62,6 +65,7 @@ func newSensor(opts Options, exitByLiveCount bool) (*Sensor, error) {
 		Ring:        opts.Ring,
 		Records:     []bpfrt.RecordType{bpfrt.RecordExec, bpfrt.RecordFork, bpfrt.RecordExit},
 		ExcludeSelf: opts.ExcludeSelf,
+		Self:        opts.Self,
 	})
 	if err != nil {
 		return nil, err

@@ -21,6 +21,9 @@ const Source = "sockdata"
 type Options struct {
 	// ExcludeSelf drops the calling process's connections in the kernel.
 	ExcludeSelf bool
+	// Self is this process as the kernel knows it (bpfrt.SelfTGID); 0:
+	// the sensor asks the kernel.
+	Self uint32
 	// Ring is where the sensor writes its records.
 	Ring *bpfrt.Ring
 	// MaxConns bounds the tracked connections (LRU). Default 65536.
@@ -78,6 +81,7 @@ func New(opts Options) (*Sensor, error) {
 		Ring:        opts.Ring,
 		Records:     []bpfrt.RecordType{bpfrt.RecordConnOpen, bpfrt.RecordData, bpfrt.RecordConnClose},
 		ExcludeSelf: opts.ExcludeSelf,
+		Self:        opts.Self,
 		Syscalls:    opts.Syscalls,
 	})
 	if err != nil {

@@ -157,6 +157,7 @@ const (
 	sockdataVarFilterTgid         = "filter_tgid"
 	sockdataVarNextConnId         = "next_conn_id"
 	sockdataVarSelectOnly         = "select_only"
+	sockdataVarSelfTgid           = "self_tgid"
 	sockdataVarWakeupBytes        = "wakeup_bytes"
 )
 
@@ -252,6 +253,7 @@ type sockdataVariableSpecs struct {
 	FilterTgid         *ebpf.VariableSpec `ebpf:"filter_tgid"`
 	NextConnId         *ebpf.VariableSpec `ebpf:"next_conn_id"`
 	SelectOnly         *ebpf.VariableSpec `ebpf:"select_only"`
+	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -317,6 +319,7 @@ type sockdataVariables struct {
 	FilterTgid         *ebpf.Variable `ebpf:"filter_tgid"`
 	NextConnId         *ebpf.Variable `ebpf:"next_conn_id"`
 	SelectOnly         *ebpf.Variable `ebpf:"select_only"`
+	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

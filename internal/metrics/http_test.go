@@ -209,8 +209,13 @@ func TestClientLabels(t *testing.T) {
 	m.Observe(clientEvent("web", "", "::ffff:10.0.0.7", 80))
 	m.Observe(clientEvent("web", "", "2001:db8::2", 80))
 	m.Observe(clientEvent("", "", "10.0.0.8", 80))
+	// The Host header is the client's: user info is dropped, names are
+	// lower-cased, and what is not a host gives way to the peer address.
+	m.Observe(clientEvent("web", "alice:hunter2@API.Example.com:8443", "10.0.0.9", 8443))
+	m.Observe(clientEvent("web", "evil\"} junk/path?token=t", "10.0.0.3", 80))
 	got := keys(gather(t, m, "http_client_request_duration_seconds"))
 	want := []string{
+		`http_request_method="GET",http_response_status_code="200",server_address="10.0.0.3",server_port="80",service_name="web"`,
 		`http_request_method="GET",http_response_status_code="200",server_address="10.0.0.7",server_port="80",service_name="web"`,
 		`http_request_method="GET",http_response_status_code="200",server_address="10.0.0.8",server_port="80",service_name="unknown_service"`,
 		`http_request_method="GET",http_response_status_code="200",server_address="2001:db8::1",server_port="8080",service_name="web"`,

@@ -295,7 +295,7 @@ func (c *Conn) pair(req, resp *http1.Message, emit func(*Exchange)) {
 	x.Method = req.Method
 	var authority string
 	x.Path, authority = splitTarget(req.Target)
-	x.Host = req.Host
+	x.Host = withoutUserinfo(req.Host)
 	if x.Host == "" {
 		x.Host = authority
 	}

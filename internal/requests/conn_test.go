@@ -326,6 +326,15 @@ func TestToEvent(t *testing.T) {
 	}
 }
 
+// Secrets in a request's path parameters and in user info before its Host
+// never reach the exchange.
+func TestSecretsLeaveTargetAndHost(t *testing.T) {
+	s := newScript(t, Server)
+	s.read("GET /c;jsessionid=secret123/d;v=1?token=t#f HTTP/1.1\r\nHost: user:pw@svc:8080\r\n\r\n", 10, 11)
+	s.write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 20, 21)
+	s.check(want{"GET", "/c/d", "svc:8080", 200, 11, 21, 0, 0})
+}
+
 func TestSplitTarget(t *testing.T) {
 	for _, tc := range []struct{ target, path, authority string }{
 		{"/", "/", ""},
@@ -337,13 +346,21 @@ func TestSplitTarget(t *testing.T) {
 		{"http://example.com", "/", "example.com"},
 		{"HTTPS://u:p@example.com:8443/x/y?z", "/x/y", "example.com:8443"},
 		{"http://example.com?secret=1", "/", "example.com"},
+		// ;parameters (Java's jsessionid) are dropped like the query.
+		{"/c;jsessionid=secret123", "/c", ""},
+		{"/a;x/b;y=1/", "/a/b/", ""},
+		{"/;jsessionid=1", "/", ""},
+		{"/a;x;y/b", "/a/b", ""},
+		{"/a/b;p=1?q=2#f", "/a/b", ""},
+		{"http://h/c;jsessionid=s?x", "/c", "h"},
+		{"/users/42", "/users/42", ""},
 	} {
 		path, authority := splitTarget(tc.target)
 		if path != tc.path || authority != tc.authority {
 			t.Errorf("%q: path %q authority %q, want %q %q", tc.target, path, authority, tc.path, tc.authority)
 		}
-		if strings.ContainsAny(path, "?#") {
-			t.Errorf("%q: path %q keeps a query", tc.target, path)
+		if strings.ContainsAny(path, "?#;") {
+			t.Errorf("%q: path %q keeps a query, fragment or parameter", tc.target, path)
 		}
 	}
 }

@@ -26,25 +26,55 @@ func ToEvent(x *Exchange, out *event.HTTP) {
 	}
 }
 
-// splitTarget returns the path of a request target, without query string or
-// fragment (which may hold secrets and are never exported), and the
-// authority of an absolute-form target, without userinfo.
+// splitTarget returns the path of a request target, without query string,
+// fragment or ";parameters" (which may hold secrets, such as
+// ;jsessionid=..., and are never exported), and the authority of an
+// absolute-form target, without userinfo.
 func splitTarget(target string) (path, authority string) {
 	if i := strings.IndexAny(target, "?#"); i >= 0 {
 		target = target[:i]
 	}
 	rest, ok := cutHTTPScheme(target)
 	if !ok {
-		return target, ""
+		return dropParams(target), ""
 	}
 	authority, path = rest, "/"
 	if i := strings.IndexByte(rest, '/'); i >= 0 {
-		authority, path = rest[:i], rest[i:]
+		authority, path = rest[:i], dropParams(rest[i:])
 	}
+	return path, withoutUserinfo(authority)
+}
+
+// withoutUserinfo returns an authority (host[:port]) without the
+// "user:password@" some clients put before it, in a target or a Host header.
+func withoutUserinfo(authority string) string {
 	if i := strings.LastIndexByte(authority, '@'); i >= 0 {
-		authority = authority[i+1:]
+		return authority[i+1:]
 	}
-	return path, authority
+	return authority
+}
+
+// dropParams removes the ";parameters" of each segment of path (/a;x/b;y=1
+// is /a/b), as the route does. It allocates only when there are some.
+func dropParams(path string) string {
+	i := strings.IndexByte(path, ';')
+	if i < 0 {
+		return path
+	}
+	var b strings.Builder
+	b.Grow(len(path))
+	for i >= 0 {
+		b.WriteString(path[:i])
+		path = path[i:]
+		if j := strings.IndexByte(path, '/'); j >= 0 {
+			path = path[j:]
+		} else {
+			path = ""
+		}
+		i = strings.IndexByte(path, ';')
+	}
+	b.WriteString(path)
+	return b.String()
 }
 
 // cutHTTPScheme strips a leading "http://" or "https://", in any case.

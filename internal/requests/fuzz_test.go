@@ -8,7 +8,8 @@ import (
 )
 
 // FuzzConn interleaves arbitrary request and response bytes as ctl directs
-// and checks that assembly neither panics nor leaks a query into a path,
+// and checks that assembly neither panics nor leaks a query, fragment or
+// ;parameter into a path, or user info into a host,
 // and that its counters add up.
 //
 // Each ctl byte makes one chunk: bit 7 picks the direction, bits 0-5 its
@@ -17,6 +18,7 @@ func FuzzConn(f *testing.F) {
 	f.Add("GET /a?x HTTP/1.1\r\n\r\nHEAD /b HTTP/1.1\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n",
 		[]byte{0x10, 0x90, 0x20, 0xbf}, false)
+	f.Add("GET /c;jsessionid=s?x HTTP/1.1\r\nHost: u:p@h\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\n", []byte{0x3f, 0xbf}, false)
 	f.Add("CONNECT h:1 HTTP/1.1\r\n\r\n\x16\x03", "HTTP/1.1 200 OK\r\n\r\n\x16\x03", []byte{0x3f, 0xbf, 0x3f}, true)
 	f.Fuzz(func(t *testing.T, reqs, resps string, ctl []byte, client bool) {
 		side := Server
@@ -62,8 +64,11 @@ func FuzzConn(f *testing.F) {
 			t.Errorf("more requests accounted for than parsed: %+v", st)
 		}
 		for _, x := range got {
-			if strings.ContainsAny(x.Path, "?#") {
-				t.Errorf("path %q keeps a query", x.Path)
+			if strings.ContainsAny(x.Path, "?#;") {
+				t.Errorf("path %q keeps a query, fragment or parameter", x.Path)
+			}
+			if strings.Contains(x.Host, "@") {
+				t.Errorf("host %q keeps user info", x.Host)
 			}
 		}
 	})

@@ -56,6 +56,9 @@ const (
 //   - is digits and separators (. , : - _ +) only: 2024-01-15, 10.0.0.1;
 //   - is 16 or more bytes with both letters and digits: ULIDs, base64
 //     tokens, pod names (coredns-5d78c9869d-x2x4z);
+//   - is 8 to 15 letters and digits, with both, not shaped like a name
+//     (see nameShaped): short tokens and codes such as secret123 or
+//     a8Fk2pQz, where debian12, sha256sum and v1alpha1 stay;
 //   - is longer than MaxSegmentLen;
 //   - holds an '@' (or %40): e-mail addresses and handles are personal
 //     data as well as unbounded;
@@ -64,8 +67,9 @@ const (
 //
 // An identifier followed by a short extension keeps it: 12345.jpg becomes
 // {id}.jpg. Short words with digits stay as they are (v1, v2beta1, 2fa, s3,
-// oauth2, ipv4): they name API versions and endpoints far more often than
-// objects. Configure a Matcher pattern where the heuristic is wrong.
+// oauth2, ipv4, sha256): they name API versions and endpoints far more
+// often than objects. Configure a Matcher pattern where the heuristic is
+// wrong.
 func Collapse(path string) string {
 	var buf [256]byte
 	b := AppendCollapse(buf[:0], path)
@@ -247,8 +251,91 @@ func isID(s string) bool {
 		return true
 	case n >= 16 && digits > 0 && letters > 0:
 		return true
+	case n >= minToken && digits > 0 && letters > 0 && digits+letters == n:
+		return !nameShaped(s)
 	}
 	return false
+}
+
+// minToken is the shortest run of letters and digits that nameShaped
+// judges: shorter ones (v1, 2fa, oauth2, sha256, v2beta1) name versions and
+// endpoints far more often than they hold a secret or an object's id.
+const minToken = 8
+
+// nameShaped reports whether s, 8 to 15 ASCII letters and digits with both,
+// is shaped like a name rather than a token. Split into runs of letters (L)
+// and of digits (D), a name is L D (debian12), D L (3dsecure), L D L
+// (sha256sum, oauth2callback) or L D L D (v1alpha1); a run of digits at
+// its end has at most two digits, any other at most three; and each run of
+// letters is all upper case (HTTP), or has each capital but its first
+// letter followed by a lower-case one (getUser, OAuth, iPhone; a final V
+// before digits, as in getUserV2, too). So secret123, user4567, a8Fk2pQz,
+// FaM6Rgx4 and k3j9x2mq are tokens.
+func nameShaped(s string) bool {
+	var shape [4]byte
+	runs := 0
+	for i := 0; i < len(s); {
+		if runs == len(shape) {
+			return false
+		}
+		j := i
+		if isDigit(s[i]) {
+			for j < len(s) && isDigit(s[j]) {
+				j++
+			}
+			max := 3
+			if j == len(s) {
+				max = 2
+			}
+			if j-i > max {
+				return false
+			}
+			shape[runs] = 'D'
+		} else {
+			for j < len(s) && isLetter(s[j]) {
+				j++
+			}
+			if !isWord(s[i:j], j < len(s)) {
+				return false
+			}
+			shape[runs] = 'L'
+		}
+		runs++
+		i = j
+	}
+	switch string(shape[:runs]) {
+	case "LD", "DL", "LDL", "LDLD":
+		return true
+	}
+	return false
+}
+
+// isWord reports whether s, ASCII letters, is a word as nameShaped
+// defines it; digits follows it when beforeDigits.
+func isWord(s string, beforeDigits bool) bool {
+	lower := false
+	for i := 0; i < len(s); i++ {
+		if !isUpper(s[i]) {
+			lower = true
+			break
+		}
+	}
+	if !lower {
+		return true // an acronym: HTTP, ISO
+	}
+	for i := 1; i < len(s); i++ {
+		if !isUpper(s[i]) {
+			continue
+		}
+		if i+1 < len(s) && !isUpper(s[i+1]) {
+			continue
+		}
+		if i+1 == len(s) && s[i] == 'V' && beforeDigits {
+			continue // getUserV2
+		}
+		return false
+	}
+	return true
 }
 
 // isUUID reports whether s is a UUID in its canonical 8-4-4-4-12 form.
@@ -273,3 +360,4 @@ func isUUID(s string) bool {
 
 func isDigit(c byte) bool  { return '0' <= c && c <= '9' }
 func isLetter(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' }
+func isUpper(c byte) bool  { return 'A' <= c && c <= 'Z' }

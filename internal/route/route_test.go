@@ -35,6 +35,24 @@ func TestCollapse(t *testing.T) {
 		{"/deadbeef/facade/cafe", "/deadbeef/facade/cafe"},
 		{"/v1.2.3/docs", "/v1.2.3/docs"},
 		{"/.well-known/openid-configuration", "/.well-known/openid-configuration"},
+		// Names of 8 to 15 letters and digits: versions, algorithms,
+		// formats, words with a counter.
+		{"/apis/batch/v1alpha1/jobs", "/apis/batch/v1alpha1/jobs"},
+		{"/v1beta12/v2alpha1", "/v1beta12/v2alpha1"},
+		{"/sha256sum/base64url/x509certs", "/sha256sum/base64url/x509certs"},
+		{"/oauth2callback/oauth2token/auth0callback", "/oauth2callback/oauth2token/auth0callback"},
+		{"/OAuth2Callback/iPhone12/Windows10/DEBIAN12", "/OAuth2Callback/iPhone12/Windows10/DEBIAN12"},
+		{"/debian12/windows10/chapter12", "/debian12/windows10/chapter12"},
+		{"/3dsecure/2factor/1password/360degrees", "/3dsecure/2factor/1password/360degrees"},
+		{"/verify2fa/setup2fa/disable2fa", "/verify2fa/setup2fa/disable2fa"},
+		{"/html5player/mp4video/h264stream/http2push", "/html5player/mp4video/h264stream/http2push"},
+		{"/s3upload/ec2instances/k8sclusters/ipv4only", "/s3upload/ec2instances/k8sclusters/ipv4only"},
+		{"/secp256k1/argon2id/crc32check/page2of3", "/secp256k1/argon2id/crc32check/page2of3"},
+		{"/api/getUserV2/listItemsV2/getUser2", "/api/getUserV2/listItemsV2/getUser2"},
+		{"/season2episode3/top100movies", "/season2episode3/top100movies"},
+		{"/reset/password", "/reset/password"}, // no digits
+		{"/reset/XkQpTzLm", "/reset/XkQpTzLm"}, // no digits: a word as far as a heuristic can tell
+		{"/v1/html5/utf8/x509/sha256/mp4/h264", "/v1/html5/utf8/x509/sha256/mp4/h264"},
 		{"/über/straße", "/über/straße"},
 		{"/a/*/b", "/a/*/b"},
 
@@ -52,6 +70,17 @@ func TestCollapse(t *testing.T) {
 		{"/at/12:30", "/at/{id}"},
 		{"/ulid/01ARZ3NDEKTSV4RRFFQ69G5FAV", "/ulid/{id}"},
 		{"/pods/coredns-5d78c9869d-x2x4z", "/pods/{id}"},
+		// Short tokens: 8 to 15 letters and digits not shaped like a name.
+		{"/reset/secret123", "/reset/{id}"},  // digits at the end: more than two
+		{"/s/a8Fk2pQz", "/s/{id}"},           // five runs
+		{"/invite/FaM6Rgx4", "/invite/{id}"}, // a capital ends a run of letters
+		{"/s/k3j9x2mq", "/s/{id}"},           // six runs
+		{"/t/gzN1kIrm", "/t/{id}"},           // camel-case but for gzN
+		{"/t/0dalu3fi", "/t/{id}"},           // D L D L
+		{"/t/1yGy3jzNwM", "/t/{id}"},         // zNwM
+		{"/users/user4567/orders/order123", "/users/{id}/orders/{id}"},
+		{"/keys/ISO27001/curve25519", "/keys/{id}/{id}"}, // the price of the rule
+		{"/reset/secret123.json", "/reset/{id}.json"},
 		{"/reset/dGhpcyBpcyBhIHNlY3JldDE", "/reset/{id}"},
 		{"/blog/" + strings.Repeat("a-long-slug-", 6), "/blog/{id}"},
 		{"/users/jane@example.com/posts", "/users/{id}/posts"},

@@ -125,13 +125,14 @@ func FromHTTP(ev *event.Event) *tracepb.Span {
 	return s
 }
 
-// serverAddress is, for a server span, the Host the client asked for, else
-// the address the connection was accepted on.
+// serverAddress is, for a server span, the host the client asked for in
+// its Host header (when that names a host), else the address the
+// connection was accepted on.
 func serverAddress(h *event.HTTP) string {
-	if h.Host == "" {
-		return h.Local.Addr
+	if host := h.HostName(); host != "" {
+		return host
 	}
-	return h.ServerAddress() // the Host header without its port
+	return h.Local.Addr
 }
 
 func str(k, v string) *commonpb.KeyValue {

@@ -52,6 +52,24 @@ func TestFromHTTP(t *testing.T) {
 		t.Errorf("client span: %q %v %v %v", s.GetName(), s.GetKind(), s.GetStatus(), a)
 	}
 
+	// server.address: only a host from the Host header, never user info
+	// or junk; else the server's own address (server span) or the peer's
+	// (client span).
+	for _, tc := range []struct{ host, server, client string }{
+		{"bob:pw@Shop.Example:8080", "shop.example", "shop.example"},
+		{"[2001:DB8::1]:8080", "2001:db8::1", "2001:db8::1"},
+		{"shop example/x?token=t", "10.0.0.1", "10.0.0.2"},
+		{"", "10.0.0.1", "10.0.0.2"},
+	} {
+		ev.HTTP.Host = tc.host
+		for side, want := range map[string]string{event.SideServer: tc.server, event.SideClient: tc.client} {
+			ev.HTTP.Side = side
+			if got := attrs(FromHTTP(ev).GetAttributes())["server.address"]; got != want {
+				t.Errorf("%s span, Host %q: server.address %q, want %q", side, tc.host, got, want)
+			}
+		}
+	}
+
 	ev.HTTP.TraceID = "not hex"
 	if FromHTTP(ev) != nil {
 		t.Error("span with an invalid trace id")

@@ -507,8 +507,9 @@ func TestSecretsInCommandLinesAreHidden(t *testing.T) {
       process.args.exists(a, a == "--token=hunter2-e2e") &&
       ancestors.size() > 0 && ancestors[0].args.exists(a, a.contains("PGPASSWORD=pw-e2e-7"))
 `, "TOOL", tool)), 0o644)
-	shell := "PGPASSWORD=pw-e2e-7 " + tool + " --token=hunter2-e2e -H 'Authorization: Bearer tok-e2e' https://u:pass-e2e@h/x?key=q-e2e; exit 0"
-	secrets := []string{"hunter2-e2e", "pw-e2e-7", "tok-e2e", "pass-e2e", "q-e2e"}
+	shell := "PGPASSWORD=pw-e2e-7 " + tool + " --token=hunter2-e2e -H 'Authorization: Bearer tok-e2e' " +
+		`-H 'X-Vault-Token: vt-e2e' --db-pass=dbp-e2e '{"password":"js-e2e"}' https://u:pass-e2e@h/x?key=q-e2e#f-e2e; exit 0`
+	secrets := []string{"hunter2-e2e", "pw-e2e-7", "tok-e2e", "pass-e2e", "q-e2e", "vt-e2e", "dbp-e2e", "js-e2e", "f-e2e"}
 	runShell := func() {
 		t.Helper()
 		if out, err := exec.Command("/bin/sh", "-c", shell).CombinedOutput(); err != nil {
@@ -557,7 +558,8 @@ func TestSecretsInCommandLinesAreHidden(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &a); err != nil {
 			t.Fatal(err)
 		}
-		want := []string{tool, "--token=<redacted>", "-H", "Authorization: <redacted>", "https://u:<redacted>@h/x?<redacted>"}
+		want := []string{tool, "--token=<redacted>", "-H", "Authorization: <redacted>", "-H", "X-Vault-Token: <redacted>",
+			"--db-pass=<redacted>", `{"password":"<redacted>"}`, "https://u:<redacted>@h/x?<redacted>#<redacted>"}
 		if !slices.Equal(a.Process.Args, want) || !slices.Equal(a.Event.Process.Args, want) {
 			t.Errorf("args %q, event's %q; want %q", a.Process.Args, a.Event.Process.Args, want)
 		}

@@ -76,8 +76,22 @@ func classifyRequest(b []byte) startMatch {
 	return verdict
 }
 
+// knownMethodPrefix reports whether b is the beginning of a standard
+// method.
+func knownMethodPrefix(b []byte) bool {
+	for _, m := range knownMethods {
+		if len(b) <= len(m) && string(b) == m[:len(b)] {
+			return true
+		}
+	}
+	return false
+}
+
+// isMethodByte accepts a method as servers do: letters of either case
+// (methods are case-sensitive, so "get" is a method of its own, which
+// servers answer, often with 405 or 501), and '-' and '_' after the first.
 func isMethodByte(c byte, first bool) bool {
-	return c >= 'A' && c <= 'Z' || !first && (c == '-' || c == '_')
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || !first && (c == '-' || c == '_')
 }
 
 // classifyResponse decides whether b begins a status line.

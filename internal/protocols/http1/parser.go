@@ -171,7 +171,7 @@ func (p *Parser) step(data []byte, first bool, emit func(*Message)) int {
 	switch p.st {
 	case stResync:
 		if first {
-			if t := bytes.TrimLeft(data, "\r\n"); len(t) > 0 && p.classify(t) != startNo {
+			if t := bytes.TrimLeft(data, "\r\n"); len(t) > 0 && p.resyncPoint(t) {
 				p.probing = true
 				p.st = stStart
 				return 0
@@ -269,6 +269,21 @@ func (p *Parser) begin() {
 // touch records that the chunk being fed carries bytes of the message.
 func (p *Parser) touch() {
 	p.msg.LastEnter, p.msg.LastExit = p.enter, p.exit
+}
+
+// resyncPoint reports whether a chunk that follows a loss of framing
+// begins a message. It is a guess about bytes in the middle of a stream,
+// so a request must begin like a standard method or a whole request line:
+// a body chunk of lower-case text could start like the beginning of an odd
+// method.
+func (p *Parser) resyncPoint(b []byte) bool {
+	switch p.classify(b) {
+	case startYes:
+		return true
+	case startMaybe:
+		return !p.request || knownMethodPrefix(b)
+	}
+	return false
 }
 
 func (p *Parser) classify(b []byte) startMatch {

@@ -579,3 +579,76 @@ func TestFdThatLostItsSocketCapturesNothing(t *testing.T) {
 		}
 	}
 }
+
+// A connection is classified by what servers accept, and by the bytes a
+// first write that is shorter than a request line has: each of these
+// requests, which a Go server answers, is captured whole, on the server's
+// side and on the client's.
+func TestRequestShapesServersAccept(t *testing.T) {
+	c := startSensor(t)
+	port := goServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "ok %s", r.Method)
+	}))
+	sa := &unix.SockaddrInet4{Port: int(port), Addr: [4]byte{127, 0, 0, 1}}
+	req := func(method string) string {
+		return method + " /shape HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	}
+	for _, tc := range []struct {
+		name   string
+		writes []string
+	}{
+		{"first write shorter than a request line", []string{"GET /", "shape HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"}},
+		{"a byte per write", strings.Split(req("GET"), "")},
+		{"WebDAV method", []string{req("PROPFIND")}},
+		{"lower-case method", []string{req("get")}},
+		{"empty line first", []string{"\r\n" + req("GET")}},
+	} {
+		// Not subtests: the collector waits on the test's own t.
+		func() {
+			fd := rawSocket(t)
+			defer unix.Close(fd)
+			if err := unix.Connect(fd, sa); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			local, err := unix.Getsockname(fd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lport := uint16(local.(*unix.SockaddrInet4).Port)
+			var sent string
+			for _, w := range tc.writes {
+				if _, err := unix.Write(fd, []byte(w)); err != nil {
+					t.Fatal(err)
+				}
+				sent += w
+			}
+			var resp []byte
+			buf := make([]byte, 4096)
+			for {
+				n, err := unix.Read(fd, buf)
+				if err != nil || n == 0 {
+					break
+				}
+				resp = append(resp, buf[:n]...)
+			}
+			if !bytes.Contains(resp, []byte("HTTP/1.1 ")) {
+				t.Fatalf("%s: the server did not answer: %q", tc.name, resp)
+			}
+			for _, side := range []struct {
+				name  string
+				match func(Record) bool
+				dir   Direction
+			}{
+				{"client", func(r Record) bool { return r.Side == Client && r.Local.Port == lport }, Egress},
+				{"server", func(r Record) bool { return r.Side == Server && r.Peer.Port == lport }, Ingress},
+			} {
+				_, data, _ := c.waitConn(tc.name+", "+side.name+" side", side.match, func(d []Record, _ *Record) bool {
+					return len(concat(d, side.dir)) >= len(sent)
+				})
+				if got, _ := stream(t, data, side.dir); string(got) != sent {
+					t.Errorf("%s: %s side captured %q, want %q", tc.name, side.name, got, sent)
+				}
+			}
+		}()
+	}
+}

@@ -10,9 +10,9 @@
  * at its exit, with its arguments read from the saved user registers
  * (syscall_arg): a failed or empty call leaves at once, and any other
  * looks its fd up once; untracked fds leave after that single map miss.
- * The first bytes of a connection classify it: an HTTP request start keeps
- * it, anything else (TLS, databases, binary protocols) stops all further
- * capture for it.
+ * The first bytes of a connection classify it: an HTTP request start (or
+ * the beginning of one, request_start) keeps it, anything else (TLS,
+ * databases, binary protocols) stops all further capture for it.
  */
 #include "vigil.h"
 #include "syscall.h"
@@ -370,24 +370,79 @@ static __always_inline void emit_open(struct conn *c, __u64 pid_tgid, __u32 fd, 
 	bpf_ringbuf_submit(r, wakeup_flags_submit(&events, sizeof(*r)));
 }
 
-/* is_request_start reports whether data starts like an HTTP/1.x request line. */
-static __always_inline bool is_request_start(const char *d, __u32 n)
+enum start_match {
+	START_NO,
+	START_MAYBE, /* all a request line could begin with, so far */
+	START_YES,
+};
+
+#define MAX_METHOD 20 /* letters of a method; WebDAV's longest is 16 */
+#define MAX_EMPTY 4   /* CR and LF bytes before a request, ignored by servers */
+
+static __always_inline bool is_letter(char c)
 {
-	if (n < 8)
-		return false;
-	switch (d[0]) {
-	case 'G': return d[1] == 'E' && d[2] == 'T' && d[3] == ' ';
-	case 'P':
-		return (d[1] == 'O' && d[2] == 'S' && d[3] == 'T' && d[4] == ' ') ||
-		       (d[1] == 'U' && d[2] == 'T' && d[3] == ' ') ||
-		       (d[1] == 'A' && d[2] == 'T' && d[3] == 'C' && d[4] == 'H' && d[5] == ' ');
-	case 'H': return d[1] == 'E' && d[2] == 'A' && d[3] == 'D' && d[4] == ' ';
-	case 'D': return d[1] == 'E' && d[2] == 'L' && d[3] == 'E' && d[4] == 'T' && d[5] == 'E' && d[6] == ' ';
-	case 'O': return d[1] == 'P' && d[2] == 'T' && d[3] == 'I' && d[4] == 'O' && d[5] == 'N' && d[6] == 'S';
-	case 'C': return d[1] == 'O' && d[2] == 'N' && d[3] == 'N' && d[4] == 'E' && d[5] == 'C' && d[6] == 'T';
-	case 'T': return d[1] == 'R' && d[2] == 'A' && d[3] == 'C' && d[4] == 'E' && d[5] == ' ';
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+/*
+ * request_start classifies the first bytes of the request direction of a
+ * connection (d, n of them) by what servers accept, not by a list of
+ * methods: empty lines (CR, LF) first, then a method of letters (any case,
+ * '-' and '_' after the first: PROPFIND, get), a space, and a target: '/',
+ * '*' or an absolute URI ("http..."). A first write shorter than that (a
+ * client that sends "GET /" and then the rest, or a byte at a time) is
+ * START_MAYBE when every byte fits: such a connection is captured, and
+ * userspace, which sees the bytes accumulate, decides. Binary protocols
+ * (TLS, databases) fail at their first byte; text ones (SMTP, Redis) at the
+ * first byte after their command, which is no space followed by a target.
+ */
+static __always_inline int request_start(const char *d, __u32 n)
+{
+	__u32 i = 0, m = 0;
+
+	if (n == 0)
+		return START_NO; /* nothing captured: nothing to go by */
+	if (n > CAPTURE_LEN)
+		n = CAPTURE_LEN;
+	for (; i < MAX_EMPTY && i < n; i++) {
+		if (d[i] != '\r' && d[i] != '\n')
+			break;
 	}
-	return false;
+	for (m = 0; m <= MAX_METHOD; m++, i++) {
+		char c;
+
+		if (i >= n)
+			return START_MAYBE;
+		c = d[i & (CAPTURE_LEN - 1)];
+		if (c == ' ')
+			break;
+		if (!is_letter(c) && !(m > 0 && (c == '-' || c == '_')))
+			return START_NO;
+	}
+	if (m == 0 || m > MAX_METHOD)
+		return START_NO;
+	i++; /* the space */
+	if (i >= n)
+		return START_MAYBE;
+	switch (d[i & (CAPTURE_LEN - 1)]) {
+	case '/':
+	case '*':
+		return START_YES;
+	case 'h':
+	case 'H':
+		/* An absolute URI: "http://" or "https://". */
+		for (m = 1; m < 4; m++) {
+			char c;
+
+			if (i + m >= n)
+				return START_MAYBE;
+			c = d[(i + m) & (CAPTURE_LEN - 1)] | 0x20;
+			if (c != "http"[m])
+				return START_NO;
+		}
+		return START_YES;
+	}
+	return START_NO;
 }
 
 /*
@@ -479,7 +534,7 @@ static __always_inline int on_exit(long ret, __u8 kind, __u8 direction)
 		 * the client writes it. */
 		bool request_dir = (c->side == SIDE_SERVER) == (direction == DIR_INGRESS);
 
-		if (kind != CALL_SENDFILE && request_dir && is_request_start(s->data, captured)) {
+		if (kind != CALL_SENDFILE && request_dir && request_start(s->data, captured) != START_NO) {
 			c->proto = PROTO_HTTP1;
 			count_classified(PROTO_HTTP1);
 			emit_open(c, pid_tgid, key.fd, now);

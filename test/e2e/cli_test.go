@@ -60,6 +60,8 @@ type vigilProc struct {
 	// stdoutR is the read end of vigil's stdout: what vigil wrote can be
 	// read after it exited.
 	stdoutR *os.File
+	// stderrR is the read end of vigil's stderr, which stderr collects.
+	stderrR *os.File
 	stderr  *lineLog
 	progs   []ebpf.ProgramID
 }
@@ -132,6 +134,15 @@ func startVigil(t *testing.T, readyLine string, args ...string) *vigilProc {
 func startVigilEnv(t *testing.T, env []string, readyLine string, args ...string) *vigilProc {
 	t.Helper()
 	bpftest.Require(t)
+	v := spawnVigil(t, env, args...)
+	v.waitReady(readyLine)
+	return v
+}
+
+// spawnVigil starts vigil with env added to this process's environment,
+// collecting its stderr; it is killed when the test ends if still running.
+func spawnVigil(t *testing.T, env []string, args ...string) *vigilProc {
+	t.Helper()
 	cmd := exec.Command(vigilBin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	// Pipes of the test's own, not exec's StdoutPipe and StderrPipe,
@@ -152,7 +163,7 @@ func startVigilEnv(t *testing.T, env []string, readyLine string, args ...string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &vigilProc{t: t, cmd: cmd, stdout: bufio.NewScanner(out), stdoutR: out, stderr: &lineLog{added: make(chan struct{}, 1)}}
+	v := &vigilProc{t: t, cmd: cmd, stdout: bufio.NewScanner(out), stdoutR: out, stderrR: errPipe, stderr: &lineLog{added: make(chan struct{}, 1)}}
 	v.stdout.Buffer(make([]byte, 1<<20), 1<<20)
 	go v.stderr.collect(errPipe)
 	t.Cleanup(func() {
@@ -161,6 +172,14 @@ func startVigilEnv(t *testing.T, env []string, readyLine string, args ...string)
 			cmd.Wait()
 		}
 	})
+	return v
+}
+
+// waitReady waits up to 15 s for readyLine on vigil's stderr, then notes
+// the BPF programs it holds.
+func (v *vigilProc) waitReady(readyLine string) {
+	t, cmd, args := v.t, v.cmd, v.cmd.Args[1:]
+	t.Helper()
 	deadline := time.After(15 * time.Second)
 	for {
 		all, closed := v.stderr.lines()
@@ -169,7 +188,7 @@ func startVigilEnv(t *testing.T, env []string, readyLine string, args ...string)
 			if len(v.progs) == 0 {
 				t.Fatalf("vigil is ready but holds no BPF program")
 			}
-			return v
+			return
 		}
 		if closed {
 			t.Fatalf("vigil %v exited before %q; stderr: %s", args, readyLine, v.stderr)

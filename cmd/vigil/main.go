@@ -29,6 +29,17 @@ func main() {
 	}
 }
 
+// surviveBrokenPipes makes a write to a stdout or stderr whose reader went
+// away fail with EPIPE, for the caller to handle, rather than kill vigil
+// with SIGPIPE, the Go runtime's default for file descriptors 1 and 2
+// (os/signal, "SIGPIPE"). The commands that must outlive their readers call
+// it (run: its enforcement must go on; trace: it stops cleanly); the
+// others keep the default, so that 'vigil rules list | head -1' ends
+// quietly. It lasts until the process exits: its last words on stderr too.
+func surviveBrokenPipes() {
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+}
+
 // exitError asks main to exit with a status code without printing anything:
 // the command has already said what went wrong.
 type exitError int

@@ -36,7 +36,8 @@ func newRulesValidateCmd() *cobra.Command {
 loads it), then all of them together in the order given, after the
 built-in rules unless --no-default-rules: what 'vigil run' would load.
 Prints "FILE: N rules OK" for each good file and every error otherwise;
-the exit status is 1 when there is any error.`,
+the exit status is 1 when there is any error. A rule file must be a regular
+file (or a link to one): a named pipe, a device or a directory is an error.`,
 		Example: `  vigil rules validate /etc/vigil/rules.d/*.yaml`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {

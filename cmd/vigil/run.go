@@ -9,9 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/pprof"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,9 +50,17 @@ over OTLP.
 
 Configuration comes from --config FILE (YAML), then VIGIL_* environment
 variables, then flags; docs/configuration.md lists every key. vigil runs its
-Go code on one OS thread at a time unless GOMAXPROCS is set.`,
+Go code on one OS thread at a time unless GOMAXPROCS is set.
+
+SIGINT and SIGTERM stop it, also while it starts, within 2 s. SIGHUP does
+not reload anything: it is logged and ignored, and a change to rules or
+configuration takes a restart. An output that goes away (a stdout whose
+reader exited) never stops the agent: the alerts it cannot write are
+counted in vigil_events_dropped_total{stage="alerts"} and logged once, and
+detection and enforcement go on.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			surviveBrokenPipes()
 			cfg, err := config.Load(configPath, os.LookupEnv)
 			if err != nil {
 				return err
@@ -205,9 +215,37 @@ func oneProc(log *slog.Logger) {
 	log.Debug("GOMAXPROCS is 1: set the GOMAXPROCS environment variable for more")
 }
 
+// ignoreHangups logs and ignores SIGHUP until the returned function is
+// called. Rules and policy are compiled into the kernel programs at load
+// (the process sensor takes the policy's constants), so reloading them
+// means starting the kernel side anew: for now a change takes a restart.
+// A vigil started with SIGHUP ignored (nohup) keeps ignoring it.
+func ignoreHangups(log *slog.Logger) (stop func()) {
+	if signal.Ignored(syscall.SIGHUP) {
+		return func() {}
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				log.Info("SIGHUP ignored: vigil does not reload rules or configuration; restart it to apply changes")
+			case <-done:
+				return
+			}
+		}
+	}()
+	// Not signal.Stop: a SIGHUP during the rest of the shutdown would kill
+	// vigil before it flushed. The handler stays; the goroutine ends.
+	return func() { close(done) }
+}
+
 func runAgent(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	log := slog.Default()
 	oneProc(log)
+	defer ignoreHangups(log)()
 	var stopping shutdown
 	context.AfterFunc(ctx, stopping.begin)
 	opts := agent.Options{
@@ -238,6 +276,17 @@ func runAgent(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		opts.Security = &agent.SecurityOptions{Program: prog}
 		opts.Sinks = append(opts.Sinks, alerts)
 		opts.SelfMetrics.Add(selfmetrics.Dropped, alerts.Dropped, "alerts")
+		// An alert output that is gone (stdout's reader exited) is said
+		// once; detection, enforcement and /metrics go on without it.
+		watching := make(chan struct{})
+		defer close(watching)
+		go func() {
+			select {
+			case <-alerts.Failed():
+				log.Error(`the alert output failed: no alert is written from now on; each is counted in vigil_events_dropped_total{stage="alerts"}; detection and enforcement go on`, "error", alerts.Err())
+			case <-watching:
+			}
+		}()
 		log.Info("detection rules loaded", "rules", len(prog.Rules))
 	}
 	if cfg.HTTP.Enabled {
@@ -273,14 +322,19 @@ func runAgent(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		opts.Sinks = append(opts.Sinks, spans)
 		log.Info("exporting spans over OTLP", "protocol", protocol)
 	}
-	a, err := agent.New(opts)
+	a, err := agent.NewContext(ctx, opts)
 	if err != nil {
+		if ctx.Err() != nil {
+			log.Info("vigil stopped while starting")
+			return nil
+		}
 		return err
 	}
 	defer a.Close()
 	if alerts != nil {
 		defer func() {
-			if err := alerts.Err(); err != nil {
+			// A failed write was logged when it happened.
+			if err := alerts.Err(); err != nil && !alerts.WriteFailed() {
 				log.Warn("writing alerts", "error", err)
 			}
 		}()

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,7 +48,9 @@ Without --kind: exec, exit, fork, http and alert. Alerts come from the
 built-in rules and any --rules files; file, network and privilege kinds
 stream every such event on the node. Up to 16384 events wait for a slow
 output; beyond, and at exit for an output that stopped reading, events are
-dropped and their number printed on stderr. Passwords, tokens, secret
+dropped and their number printed on stderr. When the output closes (the
+reader of a pipe exits, as 'head' does) vigil trace stops and exits 0;
+SIGHUP stops it too, as SIGINT and SIGTERM do. Passwords, tokens, secret
 headers and URL query strings in command lines are shown as <redacted>
 (docs/events.md) unless --show-secrets; rules always see them whole.`,
 		Example: `  vigil trace --kind exec,exit
@@ -59,6 +63,15 @@ headers and URL query strings in command lines are shown as <redacted>
 			filter, err := f.filter()
 			if err != nil {
 				return err
+			}
+			surviveBrokenPipes()
+			// A hangup (the terminal closed) stops the trace cleanly; a
+			// trace started with SIGHUP ignored (nohup) keeps ignoring it.
+			ctx := cmd.Context()
+			if !signal.Ignored(syscall.SIGHUP) {
+				var stop context.CancelFunc
+				ctx, stop = signal.NotifyContext(ctx, syscall.SIGHUP)
+				defer stop()
 			}
 			// Events are written from a goroutine of their own, as alerts
 			// are by vigil run: an output that stops reading (a paused
@@ -104,18 +117,35 @@ headers and URL query strings in command lines are shown as <redacted>
 				opts.Security = sec
 			}
 			oneProc(slog.Default())
-			a, err := agent.New(opts)
+			a, err := agent.NewContext(ctx, opts)
 			if err != nil {
 				w.Close(context.Background())
+				if ctx.Err() != nil {
+					return nil // stopped while starting
+				}
 				return err
 			}
 			defer a.Close()
 			fmt.Fprintln(os.Stderr, "vigil: tracing; Ctrl-C to stop")
-			runErr := a.Run(cmd.Context())
+			// An output that is gone (its reader exited) leaves a tracer
+			// nothing to do: stop, as SIGTERM would.
+			runCtx, stopRun := context.WithCancel(ctx)
+			defer stopRun()
+			go func() {
+				select {
+				case <-w.Failed():
+					stopRun()
+				case <-runCtx.Done():
+				}
+			}()
+			runErr := a.Run(runCtx)
 			c, cancel := context.WithTimeout(context.Background(), traceCloseTimeout)
 			defer cancel()
 			if err := w.Close(c); err != nil {
 				fmt.Fprintln(os.Stderr, "vigil: at exit:", err)
+			}
+			if w.WriteFailed() && errors.Is(w.Err(), syscall.EPIPE) {
+				return runErr // the reader went away: nothing more to say
 			}
 			if n := w.Dropped(); n > 0 {
 				fmt.Fprintf(os.Stderr, "vigil: %d events not written in all: the output did not keep up\n", n)

@@ -162,8 +162,19 @@ type Agent struct {
 
 // New prepares the kernel side (memlock; the sensors mount tracefs), seeds
 // the process table from /proc and loads and attaches the sensors, then
-// wires the pipeline. Close releases everything.
+// wires the pipeline. Close releases everything. It is NewContext with a
+// context that never ends.
 func New(opts Options) (*Agent, error) {
+	return NewContext(context.Background(), opts)
+}
+
+// NewContext is New, given up when ctx ends: the start takes seconds (the
+// verifier checks each security sensor's programs), and SIGTERM must not
+// wait for it. It then returns ctx's error at once. The start stops at its
+// next step and releases what it loaded; the kernel cannot be interrupted
+// while it verifies a program, so the sensor being loaded then is released
+// when its load returns, a few seconds later, or by the process's exit.
+func NewContext(ctx context.Context, opts Options) (*Agent, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -177,9 +188,27 @@ func New(opts Options) (*Agent, error) {
 		opts.SelfMetrics = selfmetrics.New(opts.Logger)
 	}
 	a := &Agent{opts: opts, log: opts.Logger, clock: bpfrt.NewClock(), self: opts.SelfMetrics}
-	if err := a.start(); err != nil {
-		a.Close()
-		return nil, err
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("agent start: %w", context.Cause(ctx))
+	}
+	started := make(chan error, 1)
+	go func() { started <- a.start(ctx) }()
+	select {
+	case err := <-started:
+		if err != nil {
+			a.Close()
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("agent start: %w", context.Cause(ctx))
+			}
+			return nil, err
+		}
+	case <-ctx.Done():
+		// From here on only this goroutine touches a.
+		go func() {
+			<-started
+			a.Close()
+		}()
+		return nil, fmt.Errorf("agent start: %w", context.Cause(ctx))
 	}
 	if err := a.pipeline(); err != nil {
 		a.Close()
@@ -193,8 +222,9 @@ var buildInfo = selfmetrics.NewGauge("vigil_build_info",
 	"Build information; the value is always 1.", "version", "commit", "goversion")
 
 // start brings up the kernel side: the rings, then every sensor the
-// options ask for. On error the caller closes what was started.
-func (a *Agent) start() error {
+// options ask for. It stops between steps once ctx ends. On error the
+// caller closes what was started.
+func (a *Agent) start(ctx context.Context) error {
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return fmt.Errorf("raise RLIMIT_MEMLOCK: %w", err)
@@ -238,15 +268,21 @@ func (a *Agent) start() error {
 		return err
 	}
 	a.started(a.process.Sensor)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if a.nodeProc {
 		if err := a.table.Seed(); err != nil {
 			a.log.Warn("seeding the process table from /proc was incomplete", "error", err)
 		}
 	}
 	if a.policy != nil {
-		if err := a.startSecurity(lifecycle); err != nil {
+		if err := a.startSecurity(ctx, lifecycle); err != nil {
 			return err
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	if h := a.opts.HTTP; h != nil {
 		ring, err := a.ring(sockdata.Source, h.Ring.orDefault(16<<20, 8192))
@@ -318,7 +354,7 @@ func (a *Agent) started(s *bpfrt.Sensor) {
 
 // startSecurity starts the sensors the policy needs, writing into ring,
 // and records the rules' view of the processes that ran before them.
-func (a *Agent) startSecurity(ring *bpfrt.Ring) error {
+func (a *Agent) startSecurity(ctx context.Context, ring *bpfrt.Ring) error {
 	opts := bpfpolicy.SensorOptions{ExcludeSelf: a.opts.ExcludeSelf, Self: a.selfTGID, Policy: a.policy, Ring: ring, Syscalls: a.syscalls, Cgroup2: a.cgroup2}
 	for _, s := range []struct {
 		into **bpfrt.Sensor
@@ -334,6 +370,9 @@ func (a *Agent) startSecurity(ring *bpfrt.Ring) error {
 		}
 		if !wanted {
 			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		if *s.into, err = bpfrt.StartSensor(spec); err != nil {
 			return err

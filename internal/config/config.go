@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"gopkg.in/yaml.v3"
 
@@ -194,17 +195,42 @@ var envVars = []envVar{
 	{"VIGIL_ALERTS_FILE", "alerts.file", func(c *Config, v string) error { c.Alerts.File = v; return nil }},
 }
 
+// fileKind names what a file that is not a regular one is.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a regular file"
+}
+
 // Load builds the configuration from defaults, the YAML file at path (if
 // path is not empty) and the environment (lookup is os.LookupEnv in
 // production). The result is not yet validated: apply flags, then Validate.
 func Load(path string, lookup func(string) (string, bool)) (Config, error) {
 	c := Default()
 	if path != "" {
-		f, err := os.Open(path)
+		// A named pipe nobody writes (or a device) would block the start,
+		// and SIGTERM with it: only a regular file, opened without waiting.
+		if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+			return c, fmt.Errorf("config %s: %s: the configuration must be a regular file", path, fileKind(fi.Mode()))
+		}
+		f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return c, fmt.Errorf("config: %w", err)
 		}
 		defer f.Close()
+		if fi, err := f.Stat(); err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		} else if !fi.Mode().IsRegular() {
+			return c, fmt.Errorf("config %s: %s: the configuration must be a regular file", path, fileKind(fi.Mode()))
+		}
 		if err := decodeYAML(f, &c); err != nil {
 			return c, fmt.Errorf("config %s: %w", path, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -112,6 +113,24 @@ func TestOTLPSectionBecomesEnvironment(t *testing.T) {
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+// A named pipe nobody writes, or a directory, is refused at once rather
+// than blocking the start.
+func TestNotARegularFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "vigil.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		fifo: "config " + fifo + ": a named pipe: the configuration must be a regular file",
+		dir:  "config " + dir + ": a directory: the configuration must be a regular file",
+	} {
+		if _, err := Load(path, env(nil)); err == nil || err.Error() != want {
+			t.Errorf("Load(%s): %v, want %q", path, err, want)
 		}
 	}
 }

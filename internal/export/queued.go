@@ -16,7 +16,10 @@ import (
 // that a slow reader (a stdout pipe nobody drains, a full disk) never holds
 // up the agent's pipeline: events are encoded at once and queued, and when
 // the queue is full they are dropped and counted. Nor does such a reader
-// hold up the agent's exit: Close gives up when its context ends.
+// hold up the agent's exit: Close gives up when its context ends. A write
+// that fails (a stdout whose reader went away: EPIPE) ends the writing for
+// good: every line after it is dropped and counted, and Failed says so, so
+// that the owner can log it once and carry on, or stop.
 type QueuedWriter struct {
 	keep    func(*event.Event) bool
 	encode  Encoder
@@ -29,6 +32,11 @@ type QueuedWriter struct {
 
 	mu  sync.Mutex
 	err error
+
+	// failed is set, and failedCh closed, by the first failed write.
+	failed     atomic.Bool
+	failedCh   chan struct{}
+	failedOnce sync.Once
 
 	closeOnce sync.Once
 }
@@ -64,7 +72,7 @@ func Redacted(enc Encoder) Encoder {
 // NewQueuedWriter writes the events keep accepts to w, encoded, holding at
 // most capacity lines that are not written yet. Close stops it.
 func NewQueuedWriter(w io.Writer, capacity int, keep func(*event.Event) bool, encode Encoder) *QueuedWriter {
-	q := &QueuedWriter{keep: keep, encode: encode, ch: make(chan []byte, capacity), done: make(chan struct{})}
+	q := &QueuedWriter{keep: keep, encode: encode, ch: make(chan []byte, capacity), done: make(chan struct{}), failedCh: make(chan struct{})}
 	go q.run(w)
 	return q
 }
@@ -72,6 +80,10 @@ func NewQueuedWriter(w io.Writer, capacity int, keep func(*event.Event) bool, en
 // Handle encodes ev and queues the line; it never blocks.
 func (q *QueuedWriter) Handle(ev *event.Event) {
 	if !q.keep(ev) {
+		return
+	}
+	if q.failed.Load() {
+		q.dropped.Add(1) // the output is gone: not worth encoding
 		return
 	}
 	b, err := q.encode(ev)
@@ -103,6 +115,8 @@ func (q *QueuedWriter) run(w io.Writer) {
 			q.fail(fmt.Errorf("write events: %w", err))
 			q.dropped.Add(uint64(lines))
 			failed = true
+			q.failed.Store(true)
+			q.failedOnce.Do(func() { close(q.failedCh) })
 		}
 		q.unwritten.Add(-lines)
 		buf, lines = buf[:0], 0
@@ -141,6 +155,14 @@ func (q *QueuedWriter) Err() error {
 	return q.err
 }
 
+// Failed is closed when a write fails: the output is gone (for a pipe,
+// its reader closed it: errors.Is(Err(), syscall.EPIPE)), and no line is
+// written any more; each is dropped and counted.
+func (q *QueuedWriter) Failed() <-chan struct{} { return q.failedCh }
+
+// WriteFailed reports whether a write failed (Failed is closed).
+func (q *QueuedWriter) WriteFailed() bool { return q.failed.Load() }
+
 // Dropped counts the lines not written: queue full, after an error, or
 // abandoned by Close.
 func (q *QueuedWriter) Dropped() uint64 { return q.dropped.Load() }
@@ -160,10 +182,20 @@ func (q *QueuedWriter) Close(ctx context.Context) error {
 	defer tick.Stop()
 	last, lastChange := q.unwritten.Load(), time.Now()
 	for {
+		// Done first: with nothing left to write, an ended ctx (a shutdown
+		// budget spent by a slow start) is no failure.
+		select {
+		case <-q.done:
+			return nil
+		default:
+		}
 		select {
 		case <-q.done:
 			return nil
 		case <-ctx.Done():
+			if q.unwritten.Load() == 0 {
+				return nil // the writer is only returning
+			}
 			return q.abandon(context.Cause(ctx))
 		case now := <-tick.C:
 			if n := q.unwritten.Load(); n != last {

@@ -6,8 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -193,5 +195,64 @@ func TestQueuedWriterDropsAfterAnError(t *testing.T) {
 	}
 	if q.Dropped() != 5 {
 		t.Fatalf("dropped %d, want 5", q.Dropped())
+	}
+}
+
+// A pipe whose reader went away (`vigil run | head -c 100`): the writer
+// says so once, through Failed, and every line after it, queued or
+// handled later, is dropped and counted, never encoded.
+func TestQueuedWriterOnABrokenPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r.Close()
+	encoded := 0
+	q := NewQueuedWriter(w, 100, all, func(ev *event.Event) ([]byte, error) {
+		encoded++
+		return JSONLine(ev)
+	})
+	if q.WriteFailed() {
+		t.Fatal("failed before any write")
+	}
+	q.Handle(eventWithPID(1, 10))
+	select {
+	case <-q.Failed():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Failed not closed after a write into a broken pipe")
+	}
+	if !q.WriteFailed() || !errors.Is(q.Err(), syscall.EPIPE) {
+		t.Fatalf("WriteFailed %v, Err %v: want EPIPE", q.WriteFailed(), q.Err())
+	}
+	for pid := 2; pid <= 10; pid++ {
+		q.Handle(eventWithPID(pid, 10))
+	}
+	if err := q.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if q.Dropped() != 10 || encoded != 1 {
+		t.Fatalf("dropped %d, encoded %d; want 10 dropped, only the first encoded", q.Dropped(), encoded)
+	}
+}
+
+// Close with a context already ended (a shutdown budget a slow start
+// spent) is no failure when nothing is left to write.
+func TestQueuedWriterCloseWithNothingLeftAndNoTime(t *testing.T) {
+	var out syncBuffer
+	q := NewQueuedWriter(&out, 100, all, JSONLine)
+	q.Handle(eventWithPID(1, 10))
+	for deadline := time.Now().Add(5 * time.Second); q.unwritten.Load() != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the line was never written")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for range 100 { // the race it had was one of two select cases
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := q.Close(ctx); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
 	}
 }

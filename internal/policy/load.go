@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 )
 
 //go:embed defaults.yaml
@@ -31,13 +32,27 @@ func Defaults() ([]*Rule, error) {
 }
 
 // ReadFile reads a rule file, refusing one larger than MaxFileSize before
-// reading it all.
+// reading it all, and one that is not a regular file (or a link to one): a
+// named pipe nobody writes, a device or a directory would block the read,
+// and with it vigil's start or SIGTERM, or never end.
 func ReadFile(path string) ([]byte, error) {
-	fh, err := os.Open(path)
+	if fi, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if err := regular(path, fi); err != nil {
+		return nil, err
+	}
+	// O_NONBLOCK: a file swapped for a named pipe since the Stat must not
+	// block the open; a regular file ignores the flag.
+	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer fh.Close()
+	if fi, err := fh.Stat(); err != nil {
+		return nil, err
+	} else if err := regular(path, fi); err != nil {
+		return nil, err
+	}
 	data, err := io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
 	if err != nil {
 		return nil, err
@@ -46,6 +61,26 @@ func ReadFile(path string) ([]byte, error) {
 		return nil, &Error{File: path, Reason: fmt.Sprintf("larger than %d bytes", MaxFileSize)}
 	}
 	return data, nil
+}
+
+// regular refuses what is not a regular file, naming what it is.
+func regular(path string, fi os.FileInfo) error {
+	var what string
+	switch m := fi.Mode(); {
+	case m.IsRegular():
+		return nil
+	case m.IsDir():
+		what = "a directory"
+	case m&os.ModeNamedPipe != 0:
+		what = "a named pipe"
+	case m&os.ModeSocket != 0:
+		what = "a socket"
+	case m&os.ModeDevice != 0:
+		what = "a device"
+	default:
+		what = "not a regular file"
+	}
+	return &Error{File: path, Reason: what + ": a rule file must be a regular file"}
 }
 
 // Load reads the built-in rules (unless builtins is false) and then each

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -166,6 +167,30 @@ func TestLoadErrors(t *testing.T) {
 	big := writeFiles(t, strings.Repeat("#", MaxFileSize+1))
 	_, err = Load(big, false)
 	wantErr(t, err, "f0.yaml: larger than 1048576 bytes")
+
+	// What would block the read (a named pipe nobody writes, a device),
+	// or is no file, is refused at once, by name; a link to a regular
+	// file is fine.
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.yaml")
+	if err := os.Symlink(writeFiles(t, "rules: []\n")[0], link); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		fifo:        fifo + ": a named pipe: a rule file must be a regular file",
+		"/dev/null": "/dev/null: a device: a rule file must be a regular file",
+		dir:         dir + ": a directory: a rule file must be a regular file",
+	} {
+		_, err = Load([]string{path}, false)
+		wantErr(t, err, want)
+	}
+	if _, err := Load([]string{link}, false); err != nil {
+		t.Errorf("a link to a rule file: %v", err)
+	}
 }
 
 func TestCompileLimits(t *testing.T) {

@@ -58,8 +58,12 @@ type vigilProc struct {
 	cmd *exec.Cmd
 	// vigil is the vigil process: cmd's, or the child of the command
 	// cmd runs it under (startVigilUnder).
-	vigil  *os.Process
-	stdout *bufio.Scanner // lines of stdoutR
+	vigil *os.Process
+	// wrapped: vigil runs under the command cmd starts (startVigilUnder).
+	wrapped bool
+	// stderrR is the read end of vigil's stderr, which stderr collects.
+	stderrR *os.File
+	stdout  *bufio.Scanner // lines of stdoutR
 	// stdoutR is the read end of vigil's stdout: what vigil wrote can be
 	// read after it exited.
 	stdoutR *os.File
@@ -143,6 +147,16 @@ func startVigilEnv(t *testing.T, env []string, readyLine string, args ...string)
 func startVigilUnder(t *testing.T, wrap []string, env []string, readyLine string, args ...string) *vigilProc {
 	t.Helper()
 	bpftest.Require(t)
+	v := spawnVigil(t, wrap, env, args...)
+	v.waitReady(readyLine)
+	return v
+}
+
+// spawnVigil starts vigil, under wrap (nil: none), with env added to this
+// process's environment, collecting its stderr; it is killed when the test
+// ends if still running.
+func spawnVigil(t *testing.T, wrap []string, env []string, args ...string) *vigilProc {
+	t.Helper()
 	argv := append(slices.Clone(wrap), vigilBin)
 	argv = append(argv, args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -165,7 +179,7 @@ func startVigilUnder(t *testing.T, wrap []string, env []string, readyLine string
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &vigilProc{t: t, cmd: cmd, vigil: cmd.Process, stdout: bufio.NewScanner(out), stdoutR: out, stderr: &lineLog{added: make(chan struct{}, 1)}}
+	v := &vigilProc{t: t, cmd: cmd, vigil: cmd.Process, wrapped: wrap != nil, stdout: bufio.NewScanner(out), stdoutR: out, stderrR: errPipe, stderr: &lineLog{added: make(chan struct{}, 1)}}
 	v.stdout.Buffer(make([]byte, 1<<20), 1<<20)
 	go v.stderr.collect(errPipe)
 	t.Cleanup(func() {
@@ -174,18 +188,27 @@ func startVigilUnder(t *testing.T, wrap []string, env []string, readyLine string
 			cmd.Wait()
 		}
 	})
+	return v
+}
+
+// waitReady waits up to 15 s for readyLine on vigil's stderr, then notes
+// the vigil process (under a wrapper, its only child) and the BPF
+// programs it holds.
+func (v *vigilProc) waitReady(readyLine string) {
+	t, cmd, args := v.t, v.cmd, v.cmd.Args[1:]
+	t.Helper()
 	deadline := time.After(15 * time.Second)
 	for {
 		all, closed := v.stderr.lines()
 		if slices.ContainsFunc(all, func(l string) bool { return strings.Contains(l, readyLine) }) {
-			if wrap != nil {
+			if v.wrapped {
 				v.vigil = onlyChild(t, cmd.Process.Pid)
 			}
 			v.progs = programsOf(t, v.vigil.Pid)
 			if len(v.progs) == 0 {
 				t.Fatalf("vigil is ready but holds no BPF program")
 			}
-			return v
+			return
 		}
 		if closed {
 			t.Fatalf("vigil %v exited before %q; stderr: %s", args, readyLine, v.stderr)

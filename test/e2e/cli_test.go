@@ -268,21 +268,7 @@ func (v *vigilProc) stop() {
 		t.Fatalf("vigil did not exit within 2s of SIGTERM; stderr, with the stacks of its goroutines:\n%s", stuckSummary(v.stderr))
 	}
 	t.Logf("vigil exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
-	deadline := time.Now().Add(2 * time.Second)
-	for _, id := range v.progs {
-		for {
-			p, err := ebpf.NewProgramFromID(id)
-			if err != nil {
-				break
-			}
-			p.Close()
-			if time.Now().After(deadline) {
-				t.Errorf("program %d of vigil is still loaded after it exited", id)
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	gone(t, v.progs)
 }
 
 // onlyChild is the one child of process pid.
@@ -610,5 +596,26 @@ func TestDoctorJSONIsTruthful(t *testing.T) {
 	}
 	if !rep.CoreOK {
 		t.Error("core_ok false")
+	}
+}
+
+// gone checks that the programs are out of the kernel, allowing for the
+// RCU grace period in which it frees them.
+func gone(t *testing.T, progs []ebpf.ProgramID) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for _, id := range progs {
+		for {
+			p, err := ebpf.NewProgramFromID(id)
+			if err != nil {
+				break
+			}
+			p.Close()
+			if time.Now().After(deadline) {
+				t.Errorf("program %d of vigil is still loaded after it exited", id)
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
-
 	"github.com/vigil-dev/vigil/internal/bpftest"
 )
 
@@ -186,27 +184,6 @@ func TestTraceExitsWhenItsReaderGoesAway(t *testing.T) {
 		}
 		if time.Since(start) > 5*time.Second {
 			t.Fatalf("vigil trace still runs 5 s after its reader went away; stderr:\n%s", v.stderr)
-		}
-	}
-}
-
-// gone checks that the programs are out of the kernel, allowing for the
-// RCU grace period in which it frees them.
-func gone(t *testing.T, progs []ebpf.ProgramID) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for _, id := range progs {
-		for {
-			p, err := ebpf.NewProgramFromID(id)
-			if err != nil {
-				break
-			}
-			p.Close()
-			if time.Now().After(deadline) {
-				t.Errorf("program %d of vigil is still loaded after it exited", id)
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
 		}
 	}
 }

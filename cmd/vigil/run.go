@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -248,6 +249,51 @@ func runAgent(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	defer ignoreHangups(log)()
 	var stopping shutdown
 	context.AfterFunc(ctx, stopping.begin)
+
+	// Bind first: a busy port or a bad address is an error at once, not
+	// after seconds of loading programs. /healthz answers from here on,
+	// /readyz says 503 and /metrics 503 until the agent runs.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	var (
+		running  atomic.Pointer[agent.Agent]
+		metricsH atomic.Pointer[http.Handler]
+	)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		h := metricsH.Load()
+		if h == nil {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		(*h).ServeHTTP(w, r)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if a := running.Load(); a == nil || !a.Ready() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	// Shut down once the agent stops (below), before its outputs and kernel
+	// objects are closed; or on the way out of a failed start.
+	shutdownHTTP := sync.OnceFunc(func() {
+		c, cancel := stopping.step(500 * time.Millisecond)
+		defer cancel()
+		if err := srv.Shutdown(c); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("http server shutdown", "error", err)
+		}
+	})
+	defer shutdownHTTP()
+
 	opts := agent.Options{
 		Logger:      log,
 		ExcludeSelf: true,
@@ -367,25 +413,9 @@ func runAgent(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !a.Ready() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(ln) }()
+	var h http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)})
+	metricsH.Store(&h)
+	running.Store(a)
 	log.Info("vigil running", "listen", ln.Addr().String())
 
 	runCtx, stop := context.WithCancel(ctx)
@@ -400,11 +430,7 @@ func runAgent(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		stop()
 		<-runErr // the agent detaches before its kernel objects are closed
 	}
-	shutdownCtx, cancel := stopping.step(500 * time.Millisecond)
-	defer cancel()
-	if serr := srv.Shutdown(shutdownCtx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
-		log.Warn("http server shutdown", "error", serr)
-	}
+	shutdownHTTP()
 	if err != nil {
 		return err
 	}

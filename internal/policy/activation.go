@@ -138,6 +138,54 @@ func (s *schema) register(t reflect.Type) {
 	}
 }
 
+// varType is the Go type of top-level variable name: the process, the
+// ancestors, or a kind's field (nil when kinds disagree on it, or it is
+// none of these).
+func (s *schema) varType(name string) reflect.Type {
+	switch name {
+	case "process":
+		return reflect.TypeFor[event.Process]()
+	case "ancestors":
+		return reflect.TypeFor[[]event.Ancestor]()
+	}
+	var found reflect.Type
+	for _, t := range kindTypes() {
+		if i, ok := s.field(t, name); ok {
+			ft := t.Field(i).Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if found != nil && found != ft {
+				return nil
+			}
+			found = ft
+		}
+	}
+	return found
+}
+
+// typeName names t in an error about a condition: as the event JSON does.
+func (s *schema) typeName(t reflect.Type) string {
+	switch t {
+	case reflect.TypeFor[event.Process]():
+		return "process"
+	case reflect.TypeFor[event.Ancestor]():
+		return "an ancestor"
+	case reflect.TypeFor[event.Endpoint]():
+		return "an endpoint"
+	}
+	return "it"
+}
+
+// fieldList is t's fields, for an error.
+func (s *schema) fieldList(t reflect.Type) string {
+	names := make([]string, 0, len(s.fields[t]))
+	for _, f := range s.fields[t] {
+		names = append(names, f.name)
+	}
+	return strings.Join(names, ", ")
+}
+
 func (s *schema) field(t reflect.Type, name string) (int, bool) {
 	for _, f := range s.fields[t] {
 		if f.name == name {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/ext"
 
 	"github.com/vigil-dev/vigil/internal/event"
@@ -61,11 +62,124 @@ func compileCondition(env *cel.Env, expr string) (cel.Program, error) {
 	if !ast.OutputType().IsExactType(cel.BoolType) {
 		return nil, fmt.Errorf("must be a bool expression, not %s", ast.OutputType())
 	}
+	// The variables are dyn, so CEL itself accepts any field: a misspelled
+	// one would never match and never say so. The event types know their
+	// fields.
+	if err := checkFields(ast.NativeRep().Expr(), newSchema(), nil); err != nil {
+		return nil, err
+	}
 	prg, err := env.Program(ast, cel.CostLimit(conditionCostLimit), cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		return nil, err
 	}
 	return prg, nil
+}
+
+// checkFields checks that every field e selects from the event exists:
+// process.pid, ancestors[0].exe, ancestors.exists(a, a.comm == "sh"),
+// peer.port. scope holds the comprehension variables bound to list
+// elements. Fields of what it cannot type (a map literal, a function's
+// result) are left to CEL.
+func checkFields(e celast.Expr, s *schema, scope map[string]reflect.Type) error {
+	_, err := fieldType(e, s, scope)
+	return err
+}
+
+// fieldType returns the Go type of what e denotes in the event (nil when
+// it is not a part of the event, or not known), checking the fields it
+// selects on the way.
+func fieldType(e celast.Expr, s *schema, scope map[string]reflect.Type) (reflect.Type, error) {
+	switch e.Kind() {
+	case celast.IdentKind:
+		name := e.AsIdent()
+		if t, ok := scope[name]; ok {
+			return t, nil
+		}
+		return s.varType(name), nil
+	case celast.SelectKind:
+		sel := e.AsSelect()
+		t, err := fieldType(sel.Operand(), s, scope)
+		if err != nil || t == nil {
+			return nil, err
+		}
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return nil, nil
+		}
+		if t == reflect.TypeFor[event.Process]() && sel.FieldName() == "ancestors" {
+			return reflect.TypeFor[[]event.Ancestor](), nil // the activation adds it
+		}
+		i, ok := s.field(t, sel.FieldName())
+		if !ok {
+			fields := s.fieldList(t)
+			if t == reflect.TypeFor[event.Process]() {
+				fields += ", ancestors"
+			}
+			return nil, fmt.Errorf("unknown field %q: %s has %s", sel.FieldName(), s.typeName(t), fields)
+		}
+		return t.Field(i).Type, nil
+	case celast.CallKind:
+		c := e.AsCall()
+		if c.IsMemberFunction() {
+			if err := checkFields(c.Target(), s, scope); err != nil {
+				return nil, err
+			}
+		}
+		var first reflect.Type
+		for i, a := range c.Args() {
+			t, err := fieldType(a, s, scope)
+			if err != nil {
+				return nil, err
+			}
+			if i == 0 {
+				first = t
+			}
+		}
+		if c.FunctionName() == "_[_]" && first != nil && first.Kind() == reflect.Slice {
+			return first.Elem(), nil
+		}
+		return nil, nil
+	case celast.ComprehensionKind:
+		c := e.AsComprehension()
+		rt, err := fieldType(c.IterRange(), s, scope)
+		if err != nil {
+			return nil, err
+		}
+		inner := make(map[string]reflect.Type, len(scope)+1)
+		for k, v := range scope {
+			inner[k] = v
+		}
+		delete(inner, c.AccuVar())
+		inner[c.IterVar()] = nil
+		if rt != nil && rt.Kind() == reflect.Slice {
+			inner[c.IterVar()] = rt.Elem()
+		}
+		for _, x := range []celast.Expr{c.AccuInit(), c.LoopCondition(), c.LoopStep(), c.Result()} {
+			if err := checkFields(x, s, inner); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	case celast.ListKind:
+		for _, x := range e.AsList().Elements() {
+			if err := checkFields(x, s, scope); err != nil {
+				return nil, err
+			}
+		}
+	case celast.MapKind:
+		for _, en := range e.AsMap().Entries() {
+			m := en.AsMapEntry()
+			if err := checkFields(m.Key(), s, scope); err != nil {
+				return nil, err
+			}
+			if err := checkFields(m.Value(), s, scope); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return nil, nil
 }
 
 // expandConditionLists replaces every @name outside string literals and

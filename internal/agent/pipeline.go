@@ -54,6 +54,11 @@ func (a *Agent) pipeline() error {
 
 	if s := a.opts.Security; s != nil {
 		a.sec = newSecurityStage(s, a.table, a.opts.MaxAncestors, a.fanOut)
+		if s.Program != nil {
+			s.Program.OnConditionError = func(rule string, err error) {
+				a.log.Warn("a rule's condition failed to evaluate: it counts as no match (vigil_rule_condition_errors_total); only the first error of each rule is logged", "rule", rule, "error", err)
+			}
+		}
 	}
 	on(&a.records, a.process.Sensor, a.decodeProcess, func(r *process.Record) {
 		a.trackProcess(r)

@@ -138,7 +138,7 @@ func newAlertMetrics(prog *policy.Program) *alertMetrics {
 			"Alerts raised, by rule, severity and the action taken (alert, kill, deny).",
 			[]string{"rule", "severity", "action"}, nil),
 		condDesc: prometheus.NewDesc("vigil_rule_condition_errors_total",
-			"Rule conditions that failed to evaluate (counted as no match).", nil, nil),
+			"Rule conditions that failed to evaluate (counted as no match), by rule.", []string{"rule"}, nil),
 	}
 }
 
@@ -155,7 +155,11 @@ func (m *alertMetrics) Describe(ch chan<- *prometheus.Desc) {
 
 func (m *alertMetrics) Collect(ch chan<- prometheus.Metric) {
 	if m.prog != nil {
-		ch <- prometheus.MustNewConstMetric(m.condDesc, prometheus.CounterValue, float64(m.prog.ConditionErrors()))
+		for i, r := range m.prog.Rules {
+			if r.Condition != "" {
+				ch <- prometheus.MustNewConstMetric(m.condDesc, prometheus.CounterValue, float64(m.prog.RuleConditionErrors(i)), r.Name)
+			}
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

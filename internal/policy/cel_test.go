@@ -226,3 +226,23 @@ func normalize(v any) any {
 	}
 	return v
 }
+
+// A condition's run-time errors are counted for its rule, and the first
+// of them is handed on once, so that it can be said.
+func TestConditionErrorsByRule(t *testing.T) {
+	p := condProgram(t, `ancestors[5].exe == ""`)
+	var said []string
+	p.OnConditionError = func(rule string, err error) { said = append(said, rule+": "+err.Error()) }
+	ev := execEv(event.Process{PID: 7, Exe: "/usr/bin/bash", Args: []string{"bash"}})
+	for range 3 {
+		if len(p.Evaluate(ev, 1)) != 0 {
+			t.Fatal("a failing condition matched")
+		}
+	}
+	if n := p.RuleConditionErrors(0); n != 3 || p.ConditionErrors() != 3 {
+		t.Errorf("errors: rule %d, all %d; want 3", n, p.ConditionErrors())
+	}
+	if len(said) != 1 || !strings.HasPrefix(said[0], "c: ") {
+		t.Errorf("said %q, want the first error of rule c once", said)
+	}
+}

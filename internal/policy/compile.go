@@ -35,6 +35,11 @@ type Program struct {
 	compiled   []*compiledRule
 	schema     *schema
 	condErrors atomic.Uint64
+
+	// OnConditionError, when set (before the first Evaluate), is called
+	// with the first evaluation error of each rule's condition, so that a
+	// condition that can never work is said once, not only counted.
+	OnConditionError func(rule string, err error)
 }
 
 // Compile compiles the enabled rules, in order (the i-th enabled rule gets
@@ -224,3 +229,7 @@ func (b *builders) build(p *Program) {
 // ConditionErrors counts the condition evaluations that failed (a type
 // error at run time, an exceeded cost limit): each counted as no match.
 func (p *Program) ConditionErrors() uint64 { return p.condErrors.Load() }
+
+// RuleConditionErrors returns rule i's share of ConditionErrors (i as in
+// Rules).
+func (p *Program) RuleConditionErrors(i int) uint64 { return p.compiled[i].condErrors.Load() }

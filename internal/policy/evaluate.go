@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -164,16 +165,18 @@ func (p *Program) confirm(i int, ev *event.Event, act **activation) bool {
 		*act = &activation{ev: ev, s: p.schema}
 	}
 	out, _, err := c.cond.Eval(*act)
-	if err != nil {
-		p.condErrors.Add(1)
-		return false
+	if err == nil {
+		b, isBool := out.Value().(bool)
+		if isBool {
+			return b
+		}
+		err = fmt.Errorf("evaluated to %v, not a bool", out)
 	}
-	b, isBool := out.Value().(bool)
-	if !isBool {
-		p.condErrors.Add(1)
-		return false
+	p.condErrors.Add(1)
+	if c.condErrors.Add(1) == 1 && p.OnConditionError != nil {
+		p.OnConditionError(p.Rules[i].Name, err)
 	}
-	return b
+	return false
 }
 
 // goMatch confirms a selector whose globs the kernel could not check;

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
@@ -38,6 +39,9 @@ type compiledRule struct {
 	ports, notPorts              []uint16
 	// userspace is true when the kernel's verdict must be confirmed.
 	userspace bool
+	// condErrors counts the condition's failed evaluations; the first is
+	// handed to Program.OnConditionError.
+	condErrors atomic.Uint64
 }
 
 // failFunc reports one problem with a rule: fieldName is where (may be

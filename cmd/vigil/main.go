@@ -69,6 +69,7 @@ the agent: /metrics, alerts on stdout, and OTLP export when
 OTEL_EXPORTER_OTLP_ENDPOINT is set.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       currentVersion().String(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := newLogger(g.logLevel, g.logFormat)
 			if err != nil {
@@ -78,6 +79,7 @@ OTEL_EXPORTER_OTLP_ENDPOINT is set.`,
 			return nil
 		},
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
 

@@ -60,16 +60,16 @@ func (a *Agent) pipeline() error {
 			}
 		}
 	}
-	on(&a.records, a.process.Sensor, a.decodeProcess, func(r *process.Record) {
+	on(&a.records, a.process.Sensor, clocked(a.clock, process.Decode), func(r *process.Record) {
 		a.trackProcess(r)
 		a.sel.follow(r)
 		a.fanOut(&r.Event)
 		a.sec.exec(r)
 		a.http.processExited(r)
 	})
-	on(&a.records, a.file, a.decodeFile, func(r *file.Record) { a.sec.event(&r.Event, r.Verdict) })
-	on(&a.records, a.network, a.decodeNetwork, func(r *network.Record) { a.sec.event(&r.Event, r.Verdict) })
-	on(&a.records, a.priv, a.decodePrivilege, func(r *privilege.Record) { a.sec.event(&r.Event, r.Verdict) })
+	on(&a.records, a.file, clocked(a.clock, file.Decode), func(r *file.Record) { a.sec.event(&r.Event, r.Verdict) })
+	on(&a.records, a.network, clocked(a.clock, network.Decode), func(r *network.Record) { a.sec.event(&r.Event, r.Verdict) })
+	on(&a.records, a.priv, clocked(a.clock, privilege.Decode), func(r *privilege.Record) { a.sec.event(&r.Event, r.Verdict) })
 
 	if h := a.opts.HTTP; h != nil {
 		routes := route.NewResolver(h.Routes, metrics.DefaultMaxSeries)
@@ -105,16 +105,10 @@ func (a *Agent) fanOut(ev *event.Event) {
 	}
 }
 
-// The decoders that need the agent's clock, bound once.
-func (a *Agent) decodeProcess(raw []byte, r *process.Record) error {
-	return process.Decode(raw, a.clock, r)
-}
-func (a *Agent) decodeFile(raw []byte, r *file.Record) error { return file.Decode(raw, a.clock, r) }
-func (a *Agent) decodeNetwork(raw []byte, r *network.Record) error {
-	return network.Decode(raw, a.clock, r)
-}
-func (a *Agent) decodePrivilege(raw []byte, r *privilege.Record) error {
-	return privilege.Decode(raw, a.clock, r)
+// clocked binds a decoder that turns kernel timestamps into times to the
+// agent's clock, once.
+func clocked[R any](clock bpfrt.Clock, decode func([]byte, bpfrt.Clock, *R) error) func([]byte, *R) error {
+	return func(raw []byte, r *R) error { return decode(raw, clock, r) }
 }
 
 // recordTable routes each record, by its type byte, to the decoder and

@@ -47,7 +47,9 @@ type series struct {
 }
 
 // Set is a prometheus.Collector of the series added to it. Safe for
-// concurrent use.
+// concurrent use. Add every series before the set is registered: Describe
+// tells the registry of the families added so far, and a checked registry
+// refuses samples of a family it was not told of.
 type Set struct {
 	log *slog.Logger
 
